@@ -1,0 +1,173 @@
+/*
+ * consolegate_driver.h - the stable C ABI between the consolegate proxy and its
+ * security drivers.  Mirrors driver-api/src/abi.rs field for field; the test
+ * driver-api/tests/layout.rs checks both agree.
+ *
+ * A driver is a shared library named libconsolegate_<name>.so that exports
+ * exactly one symbol:
+ *
+ *     const cg_driver_descriptor *consolegate_driver_v1(void);
+ *
+ * Rules (see driver-api/src/lib.rs for the full page):
+ *  - The host owns the server socket and every buffer it passes; the driver
+ *    owns its handle and channels.  Outputs are written only on success.
+ *  - Errors: a cg_status plus a message the callee writes into the caller's
+ *    cg_error buffer.  Messages never contain passwords or tokens.
+ *  - NULL arguments give CG_INVALID_ARGUMENT, never a crash.
+ *  - No panic, C++ exception or longjmp crosses the boundary.
+ *  - Structs start with struct_size and only grow at the end; status numbers
+ *    are never reused.  An incompatible change bumps CG_ABI_VERSION and the
+ *    symbol's name.
+ */
+#ifndef CONSOLEGATE_DRIVER_H
+#define CONSOLEGATE_DRIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CG_DRIVER_MAGIC 0x43474456u /* "CGDV" */
+#define CG_ABI_VERSION 1u
+#define CG_DRIVER_SYMBOL "consolegate_driver_v1"
+
+/* Console kinds (bits). */
+#define CG_KIND_VNC    (1u << 0)
+#define CG_KIND_SPICE  (1u << 1)
+#define CG_KIND_SERIAL (1u << 2)
+
+/* Descriptor flags. */
+#define CG_DRIVER_FLAG_CLEARTEXT   (1u << 0) /* hypervisor leg stays cleartext: needs connect_insecure */
+#define CG_DRIVER_FLAG_PLACEHOLDER (1u << 1) /* cannot complete a session yet: the host warns */
+
+/* Channel interest (bits). */
+#define CG_INTEREST_READ  (1u << 0)
+#define CG_INTEREST_WRITE (1u << 1)
+
+/* Log levels (match Rust's log::Level). */
+#define CG_LOG_ERROR 1u
+#define CG_LOG_WARN  2u
+#define CG_LOG_INFO  3u
+#define CG_LOG_DEBUG 4u
+#define CG_LOG_TRACE 5u
+
+/* Result codes: fixed numbers, never reused. */
+typedef uint32_t cg_status;
+#define CG_OK               0u
+#define CG_WOULD_BLOCK      1u
+/* 2-9 reserved */
+#define CG_INVALID_ARGUMENT 10u
+#define CG_CONFIG           11u
+#define CG_IO               12u
+#define CG_TIMEOUT          13u
+#define CG_PROTOCOL         14u
+#define CG_TLS              15u
+#define CG_AUTH             16u
+#define CG_REFUSED          17u
+#define CG_UNSUPPORTED      18u
+#define CG_CLIENT           19u
+#define CG_PANIC            20u
+#define CG_INTERNAL         21u
+
+/* Borrowed UTF-8 string, not NUL-terminated.  ptr == NULL means absent. */
+typedef struct cg_str {
+    const uint8_t *ptr;
+    size_t len;
+} cg_str;
+
+/* Caller-owned buffer for an error message; the callee sets len. */
+typedef struct cg_error {
+    uint8_t *buf;
+    size_t cap;
+    size_t len;
+} cg_error;
+
+/* One key = value of the INI sections the driver asked for. */
+typedef struct cg_option {
+    cg_str section;
+    cg_str key;
+    cg_str value;
+} cg_option;
+
+typedef void (*cg_log_fn)(void *ctx, uint32_t level, cg_str msg);
+
+/* Host services, valid from init until destroy returns. */
+typedef struct cg_host {
+    uint32_t struct_size;
+    uint32_t abi_version;
+    void *log_ctx;
+    cg_log_fn log; /* may be NULL; callable from any thread */
+} cg_host;
+
+/* One session, valid during connect. */
+typedef struct cg_session_info {
+    uint32_t struct_size;
+    uint32_t kind;                 /* one CG_KIND_* bit */
+    cg_str host;                   /* hypervisor host, no brackets */
+    uint16_t port;
+    uint16_t reserved;
+    uint32_t handshake_timeout_ms; /* budget for the whole handshake */
+    cg_str username;               /* absent if none */
+    cg_str password;               /* absent if none; never log it */
+    uint64_t session_id;           /* for logs */
+} cg_session_info;
+
+/* Blocking byte stream to the browser, valid during connect.  The host frames
+ * websocket messages and enforces the handshake deadline. */
+typedef struct cg_client_io {
+    uint32_t struct_size;
+    void *ctx;
+    /* Reads up to len bytes, at least 1; *out_n == 0 with CG_OK: client closed. */
+    cg_status (*read)(void *ctx, uint8_t *buf, size_t len, size_t *out_n);
+    /* Writes all len bytes as one binary websocket message. */
+    cg_status (*write)(void *ctx, const uint8_t *buf, size_t len);
+} cg_client_io;
+
+/* Non-blocking operations on an established channel. */
+typedef struct cg_channel_vtable {
+    uint32_t struct_size;
+    /* Plaintext from the hypervisor; CG_OK with *out_n == 0 is end of stream. */
+    cg_status (*read)(void *state, uint8_t *buf, size_t len, size_t *out_n, cg_error *err);
+    /* Plaintext towards the hypervisor; CG_WOULD_BLOCK when full. */
+    cg_status (*write)(void *state, const uint8_t *buf, size_t len, size_t *out_n, cg_error *err);
+    /* Sends pending output; CG_WOULD_BLOCK while some remains. */
+    cg_status (*flush)(void *state, cg_error *err);
+    /* CG_INTEREST_* bits. */
+    uint32_t (*interest)(const void *state);
+    /* Frees the channel; does not close the socket (the host owns it). */
+    void (*destroy)(void *state);
+} cg_channel_vtable;
+
+typedef struct cg_channel {
+    void *state;
+    const cg_channel_vtable *vtable;
+} cg_channel;
+
+typedef struct cg_driver_descriptor {
+    uint32_t magic;           /* CG_DRIVER_MAGIC */
+    uint32_t abi_version;     /* CG_ABI_VERSION */
+    uint32_t struct_size;     /* sizeof(cg_driver_descriptor) */
+    uint32_t kinds;           /* CG_KIND_* bits served */
+    uint32_t flags;           /* CG_DRIVER_FLAG_* */
+    const char *name;         /* "<name>" of libconsolegate_<name>.so */
+    const char *version;
+    const char *description;  /* one line */
+    const char *option_sections; /* comma-separated INI sections, "" for none */
+    cg_status (*init)(const cg_host *host, const cg_option *options, size_t n_options,
+                      void **out_handle, cg_error *err);
+    /* server_fd: connected TCP socket, blocking, timeouts set; do not close it. */
+    cg_status (*connect)(void *handle, const cg_session_info *session,
+                         const cg_client_io *client, int server_fd,
+                         cg_channel *out_channel, cg_error *err);
+    void (*destroy)(void *handle);
+} cg_driver_descriptor;
+
+const cg_driver_descriptor *consolegate_driver_v1(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CONSOLEGATE_DRIVER_H */

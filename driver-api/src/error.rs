@@ -1,0 +1,53 @@
+//! [`DriverError`]: what a Rust driver returns when `init`, `connect` or a channel operation
+//! fails; the export shims turn it into a [`CgStatus`] plus a message in the host's buffer.
+
+use std::fmt;
+use std::io;
+
+use crate::abi::CgStatus;
+
+/// A failure with its ABI status code and a message for the operator.
+///
+/// Drivers keep their own precise error enums and convert them into this at the boundary,
+/// choosing the status that says whose fault it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverError {
+    /// The status reported to the host.
+    pub status: CgStatus,
+    /// What failed and, where possible, what to do about it. Never contains secrets.
+    pub message: String,
+}
+
+impl DriverError {
+    /// A new error with a status and a message.
+    pub fn new(status: CgStatus, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+
+    /// A configuration error (status `CONFIG`).
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::new(CgStatus::CONFIG, message)
+    }
+}
+
+impl fmt::Display for DriverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.status.name())
+    }
+}
+
+impl std::error::Error for DriverError {}
+
+impl From<io::Error> for DriverError {
+    /// Maps an I/O error: `WouldBlock` to `WOULD_BLOCK`, timeouts to `TIMEOUT`, malformed
+    /// data to `PROTOCOL`, anything else to `IO`.
+    fn from(e: io::Error) -> Self {
+        let status = match e.kind() {
+            io::ErrorKind::WouldBlock => CgStatus::WOULD_BLOCK,
+            io::ErrorKind::TimedOut => CgStatus::TIMEOUT,
+            io::ErrorKind::InvalidData => CgStatus::PROTOCOL,
+            _ => CgStatus::IO,
+        };
+        Self::new(status, e.to_string())
+    }
+}

@@ -1,0 +1,330 @@
+//! The `extern "C"` shims behind [`export_driver!`](crate::export_driver): every entry point
+//! checks its pointers, catches panics, and turns `Result`s into a status plus a message in
+//! the host's buffer. This file and `driver.rs` hold all the crate's `unsafe`.
+
+use std::ffi::{c_int, c_void};
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use crate::abi::*;
+use crate::driver::{Channel, ClientStream, Driver, Kind, Options, ServerSocket, Session};
+use crate::error::DriverError;
+use crate::host_log;
+
+/// Writes `msg` into the caller's error buffer, truncated at a UTF-8 boundary.
+///
+/// # Safety
+/// `err` is NULL or points to a valid `CgError` whose `buf` has `cap` writable bytes.
+pub unsafe fn write_error(err: *mut CgError, msg: &str) {
+    // SAFETY: the caller guarantees err is NULL or valid.
+    let Some(err) = (unsafe { err.as_mut() }) else { return };
+    err.len = 0;
+    if err.buf.is_null() || err.cap == 0 {
+        return;
+    }
+    let mut n = msg.len().min(err.cap);
+    while !msg.is_char_boundary(n) {
+        n -= 1;
+    }
+    // SAFETY: buf has cap >= n writable bytes; msg has n readable bytes; they cannot overlap
+    // (msg is ours).
+    unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), err.buf, n) };
+    err.len = n;
+}
+
+/// Runs `f`, turning a panic into `PANIC` and an error into its status and message.
+fn guarded(err: *mut CgError, f: impl FnOnce() -> Result<(), DriverError>) -> CgStatus {
+    let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".into());
+        Err(DriverError::new(CgStatus::PANIC, format!("driver panicked: {what}")))
+    });
+    match result {
+        Ok(()) => CgStatus::OK,
+        Err(e) => {
+            // SAFETY: every shim passes the host's err pointer, NULL or valid per the ABI.
+            unsafe { write_error(err, &e.message) };
+            e.status
+        }
+    }
+}
+
+/// # Safety
+/// `s` must be absent or point at `len` readable bytes for the returned lifetime.
+unsafe fn cg_str<'a>(s: CgStr) -> Result<Option<&'a str>, DriverError> {
+    if s.ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: guaranteed by the caller.
+    let bytes = unsafe { std::slice::from_raw_parts(s.ptr, s.len) };
+    std::str::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| DriverError::new(CgStatus::INVALID_ARGUMENT, "string is not UTF-8"))
+}
+
+fn null_arg(what: &str) -> DriverError {
+    DriverError::new(CgStatus::INVALID_ARGUMENT, format!("{what} is NULL"))
+}
+
+/// The `init` entry point for driver type `D`.
+///
+/// # Safety
+/// Called by the host per the ABI: pointers valid, `options` holds `n_options` entries.
+pub unsafe extern "C" fn init_shim<D: Driver>(
+    host: *const CgHost,
+    options: *const CgOption,
+    n_options: usize,
+    out_handle: *mut *mut c_void,
+    err: *mut CgError,
+) -> CgStatus {
+    guarded(err, || {
+        // SAFETY: host is NULL or valid for the call (ABI).
+        if let Some(host) = unsafe { host.as_ref() } {
+            host_log::install(host);
+        }
+        if out_handle.is_null() {
+            return Err(null_arg("out_handle"));
+        }
+        let mut entries = Vec::with_capacity(n_options);
+        if n_options > 0 {
+            if options.is_null() {
+                return Err(null_arg("options"));
+            }
+            // SAFETY: the host passes n_options valid entries.
+            let options = unsafe { std::slice::from_raw_parts(options, n_options) };
+            for o in options {
+                // SAFETY: each CgStr in a valid option points at valid bytes during init.
+                let (s, k, v) = unsafe { (cg_str(o.section)?, cg_str(o.key)?, cg_str(o.value)?) };
+                let (Some(s), Some(k), Some(v)) = (s, k, v) else {
+                    return Err(null_arg("option string"));
+                };
+                entries.push((s.to_owned(), k.to_owned(), v.to_owned()));
+            }
+        }
+        let driver = D::init(&Options::new(entries))?;
+        // SAFETY: out_handle checked non-null above.
+        unsafe { *out_handle = Box::into_raw(Box::new(driver)).cast() };
+        Ok(())
+    })
+}
+
+/// The `connect` entry point for driver type `D`.
+///
+/// # Safety
+/// Called by the host per the ABI: `handle` came from `init_shim::<D>`, pointers valid.
+pub unsafe extern "C" fn connect_shim<D: Driver>(
+    handle: *mut c_void,
+    session: *const CgSessionInfo,
+    client: *const CgClientIo,
+    server_fd: c_int,
+    out_channel: *mut CgChannel,
+    err: *mut CgError,
+) -> CgStatus {
+    guarded(err, || {
+        // SAFETY: handle is a Box<D> made by init_shim::<D>, alive until destroy.
+        let driver = unsafe { handle.cast::<D>().as_ref() }.ok_or_else(|| null_arg("handle"))?;
+        // SAFETY: pointers are NULL or valid for the call (ABI).
+        let info = unsafe { session.as_ref() }.ok_or_else(|| null_arg("session"))?;
+        // SAFETY: as above.
+        let client_io = unsafe { client.as_ref() }.ok_or_else(|| null_arg("client"))?;
+        if out_channel.is_null() {
+            return Err(null_arg("out_channel"));
+        }
+        if server_fd < 0 {
+            return Err(DriverError::new(CgStatus::INVALID_ARGUMENT, "server_fd is negative"));
+        }
+        let kind = Kind::from_bit(info.kind).ok_or_else(|| {
+            DriverError::new(CgStatus::INVALID_ARGUMENT, format!("unknown kind {}", info.kind))
+        })?;
+        // SAFETY: the session's strings are valid during connect (ABI).
+        let (host, username, password) =
+            unsafe { (cg_str(info.host)?, cg_str(info.username)?, cg_str(info.password)?) };
+        let session = Session {
+            kind,
+            host: host.ok_or_else(|| null_arg("session host"))?,
+            port: info.port,
+            username,
+            password,
+            session_id: info.session_id,
+            handshake_timeout: Duration::from_millis(u64::from(info.handshake_timeout_ms)),
+        };
+        let mut client = ClientStream::new(client_io);
+        // SAFETY: the host keeps server_fd open until the channel is destroyed (ABI).
+        let server = unsafe { ServerSocket::borrow_raw(server_fd) };
+        let channel = driver.connect(&session, &mut client, server)?;
+        let state: Box<Box<dyn Channel>> = Box::new(channel);
+        // SAFETY: out_channel checked non-null; written only on success.
+        unsafe {
+            *out_channel = CgChannel {
+                state: Box::into_raw(state).cast(),
+                vtable: &CHANNEL_VTABLE,
+            }
+        };
+        Ok(())
+    })
+}
+
+/// The `destroy` entry point for driver type `D`.
+///
+/// # Safety
+/// `handle` came from `init_shim::<D>` and is not used again.
+pub unsafe extern "C" fn destroy_shim<D: Driver>(handle: *mut c_void) {
+    if handle.is_null() {
+        return;
+    }
+    let _ = catch_unwind(|| {
+        // SAFETY: handle is the Box<D> from init_shim, destroyed exactly once.
+        drop(unsafe { Box::from_raw(handle.cast::<D>()) });
+    });
+}
+
+static CHANNEL_VTABLE: CgChannelVtable = CgChannelVtable {
+    struct_size: std::mem::size_of::<CgChannelVtable>() as u32,
+    read: channel_read,
+    write: channel_write,
+    flush: channel_flush,
+    interest: channel_interest,
+    destroy: channel_destroy,
+};
+
+/// # Safety
+/// `state` is the `Box<Box<dyn Channel>>` made by `connect_shim`, used by one thread at a time.
+unsafe fn channel<'a>(state: *mut c_void) -> Result<&'a mut Box<dyn Channel>, DriverError> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { state.cast::<Box<dyn Channel>>().as_mut() }.ok_or_else(|| null_arg("channel"))
+}
+
+fn io_status(e: io::Error) -> Result<(), DriverError> {
+    Err(DriverError::from(e))
+}
+
+unsafe extern "C" fn channel_read(
+    state: *mut c_void,
+    buf: *mut u8,
+    len: usize,
+    out_n: *mut usize,
+    err: *mut CgError,
+) -> CgStatus {
+    guarded(err, || {
+        // SAFETY: state per the ABI.
+        let ch = unsafe { channel(state)? };
+        if buf.is_null() || out_n.is_null() {
+            return Err(null_arg("buf or out_n"));
+        }
+        // SAFETY: the host passes a writable buffer of len bytes.
+        let buf = unsafe { std::slice::from_raw_parts_mut(buf, len) };
+        match ch.read(buf) {
+            // SAFETY: out_n checked non-null.
+            Ok(n) => unsafe { *out_n = n.min(len) },
+            Err(e) => return io_status(e),
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn channel_write(
+    state: *mut c_void,
+    buf: *const u8,
+    len: usize,
+    out_n: *mut usize,
+    err: *mut CgError,
+) -> CgStatus {
+    guarded(err, || {
+        // SAFETY: state per the ABI.
+        let ch = unsafe { channel(state)? };
+        if buf.is_null() || out_n.is_null() {
+            return Err(null_arg("buf or out_n"));
+        }
+        // SAFETY: out_n checked non-null; zero it so a failure reports nothing written.
+        unsafe { *out_n = 0 };
+        // SAFETY: the host passes a readable buffer of len bytes.
+        let buf = unsafe { std::slice::from_raw_parts(buf, len) };
+        match ch.write(buf) {
+            // SAFETY: out_n checked non-null.
+            Ok(n) => unsafe { *out_n = n.min(len) },
+            Err(e) => return io_status(e),
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn channel_flush(state: *mut c_void, err: *mut CgError) -> CgStatus {
+    guarded(err, || {
+        // SAFETY: state per the ABI.
+        let ch = unsafe { channel(state)? };
+        ch.flush().or_else(io_status)
+    })
+}
+
+unsafe extern "C" fn channel_interest(state: *const c_void) -> u32 {
+    catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: state per the ABI; only read.
+        match unsafe { state.cast::<Box<dyn Channel>>().as_ref() } {
+            Some(ch) if ch.wants_write() => CG_INTEREST_READ | CG_INTEREST_WRITE,
+            _ => CG_INTEREST_READ,
+        }
+    }))
+    .unwrap_or(CG_INTEREST_READ)
+}
+
+unsafe extern "C" fn channel_destroy(state: *mut c_void) {
+    if state.is_null() {
+        return;
+    }
+    let _ = catch_unwind(|| {
+        // SAFETY: state is the Box made by connect_shim, destroyed exactly once.
+        drop(unsafe { Box::from_raw(state.cast::<Box<dyn Channel>>()) });
+    });
+}
+
+/// Exports a [`Driver`] as `consolegate_driver_v1`.
+///
+/// ```ignore
+/// consolegate_driver_api::export_driver! {
+///     driver: Noop,
+///     name: "noop",
+///     kinds: CG_KIND_VNC | CG_KIND_SPICE | CG_KIND_SERIAL,
+///     flags: CG_DRIVER_FLAG_CLEARTEXT,
+///     option_sections: "",
+///     description: "relays bytes to the hypervisor unchanged (cleartext)",
+/// }
+/// ```
+/// `kinds` and `flags` are expressions over the `CG_*` constants of [`abi`](crate::abi).
+#[macro_export]
+macro_rules! export_driver {
+    (
+        driver: $driver:ty,
+        name: $name:literal,
+        kinds: $kinds:expr,
+        flags: $flags:expr,
+        option_sections: $sections:literal,
+        description: $description:literal $(,)?
+    ) => {
+        /// The driver's one exported symbol: its static descriptor.
+        #[no_mangle]
+        pub extern "C" fn consolegate_driver_v1() -> *const $crate::abi::CgDriverDescriptor {
+            #[allow(unused_imports)]
+            use $crate::abi::*;
+            static DESCRIPTOR: $crate::abi::StaticDescriptor =
+                $crate::abi::StaticDescriptor($crate::abi::CgDriverDescriptor {
+                    magic: $crate::abi::CG_DRIVER_MAGIC,
+                    abi_version: $crate::abi::CG_ABI_VERSION,
+                    struct_size: ::std::mem::size_of::<$crate::abi::CgDriverDescriptor>() as u32,
+                    kinds: $kinds,
+                    flags: $flags,
+                    name: concat!($name, "\0").as_ptr().cast(),
+                    version: concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast(),
+                    description: concat!($description, "\0").as_ptr().cast(),
+                    option_sections: concat!($sections, "\0").as_ptr().cast(),
+                    init: $crate::export::init_shim::<$driver>,
+                    connect: $crate::export::connect_shim::<$driver>,
+                    destroy: $crate::export::destroy_shim::<$driver>,
+                });
+            &DESCRIPTOR.0
+        }
+    };
+}

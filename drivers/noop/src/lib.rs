@@ -1,0 +1,74 @@
+//! # The noop driver: the shortest complete consolegate driver
+//!
+//! Serves VNC, SPICE and serial consoles by relaying bytes to the hypervisor unchanged. The
+//! hypervisor leg stays in **cleartext**, so the descriptor carries `CG_DRIVER_FLAG_CLEARTEXT`
+//! and the proxy refuses to start with it unless `connect_insecure = true`.
+//!
+//! Read this file first when writing a driver: implement [`Driver`] (options and handshake) and
+//! [`Channel`] (non-blocking I/O after the handshake), then call `export_driver!` once.
+
+#![forbid(unsafe_code)]
+
+use std::io::{self, Read, Write};
+
+use consolegate_driver_api::{
+    export_driver, Channel, ClientStream, Driver, DriverError, Options, ServerSocket, Session,
+};
+
+/// The noop driver. It has no options.
+pub struct Noop;
+
+impl Driver for Noop {
+    fn init(_options: &Options) -> Result<Self, DriverError> {
+        log::warn!("noop driver: the hypervisor leg of every session is cleartext");
+        Ok(Noop)
+    }
+
+    fn connect(
+        &self,
+        session: &Session<'_>,
+        _client: &mut ClientStream<'_>,
+        server: ServerSocket,
+    ) -> Result<Box<dyn Channel>, DriverError> {
+        log::debug!(
+            "session {}: noop relay to {}:{} ({})",
+            session.session_id,
+            session.host,
+            session.port,
+            session.kind
+        );
+        Ok(Box::new(PlainChannel { socket: server }))
+    }
+}
+
+/// Plain TCP: every operation goes straight to the socket.
+struct PlainChannel {
+    socket: ServerSocket,
+}
+
+impl Channel for PlainChannel {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.socket.read(buf)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.socket.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn wants_write(&self) -> bool {
+        false
+    }
+}
+
+export_driver! {
+    driver: Noop,
+    name: "noop",
+    kinds: CG_KIND_VNC | CG_KIND_SPICE | CG_KIND_SERIAL,
+    flags: CG_DRIVER_FLAG_CLEARTEXT,
+    option_sections: "",
+    description: "relays bytes to the hypervisor unchanged (cleartext hypervisor leg)",
+}

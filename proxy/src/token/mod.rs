@@ -1,0 +1,150 @@
+//! Token sources: where a token from the browser is turned into the [`Console`] it opens.
+//!
+//! Every source (the websockify-style file here; JSON, REST and Redis beside it) returns the
+//! same [`Console`] and the same [`TokenError`]s, so the rest of the proxy does not know which
+//! source it has. Tokens are secrets: nothing here logs one; use [`token_hash`] in logs.
+
+pub mod file;
+pub mod target;
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+pub use consolegate_driver_api::Kind;
+pub use target::parse_target;
+
+/// The console a token opens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Console {
+    /// VNC, SPICE or serial.
+    pub kind: Kind,
+    /// Hypervisor host name or IP literal (no brackets).
+    pub host: String,
+    /// Hypervisor port.
+    pub port: u16,
+    /// Username for the console (VeNCrypt X509Plain), if any.
+    pub username: Option<String>,
+    /// Password for the console (VNC password, SPICE ticket), if any. Never logged.
+    pub password: Option<String>,
+    /// The first connection consumes the token.
+    pub single_use: bool,
+    /// The token is refused after this time.
+    pub expires: Option<SystemTime>,
+}
+
+impl Console {
+    /// A console with no credentials and no lifetime limits.
+    pub fn new(kind: Kind, host: impl Into<String>, port: u16) -> Self {
+        Self {
+            kind,
+            host: host.into(),
+            port,
+            username: None,
+            password: None,
+            single_use: false,
+            expires: None,
+        }
+    }
+
+    /// `host:port`, with IPv6 hosts in brackets, for logs and connecting.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// Whether the token has expired at `now`.
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        self.expires.is_some_and(|t| now >= t)
+    }
+}
+
+impl fmt::Debug for Console {
+    /// Shows everything but the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Console")
+            .field("kind", &self.kind)
+            .field("address", &self.address())
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("single_use", &self.single_use)
+            .field("expires", &self.expires)
+            .finish()
+    }
+}
+
+/// Why a token did not resolve to a console.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// No console is known for the token. The client gets 404.
+    #[error("unknown token")]
+    Unknown,
+    /// The token's `expires` time has passed. The client gets 404 (as for an unknown token).
+    #[error("token expired")]
+    Expired,
+    /// A single-use token was already consumed. The client gets 404.
+    #[error("single-use token already used")]
+    AlreadyUsed,
+    /// The entry for the token exists but cannot be understood; fix the named entry.
+    #[error("malformed token entry at {location}: {detail}")]
+    Malformed {
+        /// Where the entry is: `FILE:LINE`, a Redis key, a JSON key (never the token itself).
+        location: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The source itself is broken or out of reach (file unreadable, resolver down, Redis
+    /// refused). The client gets 502; other sessions are unaffected.
+    #[error("token source unavailable: {0}")]
+    Unavailable(String),
+    /// The source did not answer in time. The client gets 504.
+    #[error("token source did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Looks tokens up. Implementations are shared by all session threads.
+pub trait TokenSource: Send + Sync {
+    /// Resolves `token`; for a single-use token, atomically consumes it, so that exactly one
+    /// caller (across proxies, where the source is shared) gets `Ok`.
+    fn take(&self, token: &str) -> Result<Console, TokenError>;
+
+    /// Re-reads the source's backing data (on SIGHUP). Sources that read live data do nothing.
+    fn reload(&self) -> Result<(), TokenError> {
+        Ok(())
+    }
+
+    /// A short description for logs, such as `file:/etc/consolegate/tokens`.
+    fn describe(&self) -> String;
+}
+
+/// A short, stable, non-reversible name for a token in logs: the first 12 hex digits of its
+/// SHA-256.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_hash_is_short_and_stable() {
+        assert_eq!(token_hash("secret"), "2bb80d537b1d");
+        assert_ne!(token_hash("secret"), token_hash("secreT"));
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let mut c = Console::new(Kind::Vnc, "::1", 5901);
+        c.password = Some("hunter2".into());
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("[::1]:5901"), "{shown}");
+    }
+}

@@ -122,6 +122,20 @@ pub trait TokenSource: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// Opens the token source named by the `token_source` setting (for example `file:PATH`).
+/// `ini` is the whole configuration, for sources that read their own section (such as
+/// `[token_rest]` or `[token_redis]`).
+pub fn open(spec: &str, ini: &ini::Ini) -> Result<Box<dyn TokenSource>, TokenError> {
+    let _ = ini;
+    let spec = spec.trim();
+    if let Some(path) = spec.strip_prefix("file:") {
+        return Ok(Box::new(file::TokenFile::open(path)?));
+    }
+    Err(TokenError::Unavailable(format!(
+        "unknown token_source '{spec}' (expected file:PATH)"
+    )))
+}
+
 /// A short, stable, non-reversible name for a token in logs: the first 12 hex digits of its
 /// SHA-256.
 pub fn token_hash(token: &str) -> String {

@@ -1,7 +1,30 @@
 //! # consolegate
 //!
-//! A secure websocket console proxy for virtual machines. See `docs/ARCHITECTURE.md`.
+//! A secure websocket console proxy for virtual machines. A browser (noVNC, spice-html5,
+//! xterm.js) opens a websocket with a token; the proxy resolves the token to a console on a
+//! hypervisor, connects there through a security driver (a shared library behind the C ABI of
+//! `consolegate-driver-api`), and relays bytes. See `docs/ARCHITECTURE.md` for the flow.
+//!
+//! Module map, in the order a connection meets them:
+//! [`daemon`] accepts → [`session`] runs one connection: [`front_stream`] (TLS),
+//! [`http_upgrade`] (request, Origin, token), [`token`] (lookup), [`driver`] (handshake),
+//! [`websocket`], [`relay`] → [`audit`]. [`config`], [`listener`], [`sessions`],
+//! [`static_files`], [`deadline`] and [`error`] serve them.
 
 #![deny(missing_docs)]
 
+pub mod audit;
+pub mod config;
+pub mod daemon;
+pub mod deadline;
+pub mod driver;
+pub mod error;
+pub mod front_stream;
+pub mod http_upgrade;
+pub mod listener;
+pub mod relay;
+pub mod session;
+pub mod sessions;
+pub mod static_files;
 pub mod token;
+pub mod websocket;

@@ -1,1 +1,65 @@
-fn main() {}
+//! The `consolegate` daemon: command line, logging, exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use consolegate::config::{Config, DEFAULT_CONFIG_PATH};
+use consolegate::daemon::{self, Daemon};
+
+/// A secure websocket console proxy for virtual machines.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, short = 'c', default_value = DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    /// Check the configuration (load drivers, open the token source, read certificates) and
+    /// exit: 0 if it is usable.
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+    match do_main(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e:#}");
+            eprintln!("consolegate: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn do_main(cli: &Cli) -> anyhow::Result<()> {
+    let config = Config::load(&cli.config)?;
+    if cli.check_config {
+        let shared = daemon::prepare(config).context("configuration check failed")?;
+        for d in shared.drivers.drivers() {
+            let mut line = format!(
+                "driver '{}' {} ({}): serves {}",
+                d.name(),
+                d.version(),
+                d.path().display(),
+                d.kind_names().join(", ")
+            );
+            if d.is_cleartext() {
+                line.push_str("; WARNING: cleartext hypervisor leg");
+            }
+            println!("{line}");
+            if d.is_placeholder() {
+                println!("WARNING: driver '{}' is a placeholder: {}", d.name(), d.description());
+            }
+        }
+        println!("token source: {}", shared.tokens.describe());
+        println!("configuration OK");
+        return Ok(());
+    }
+    Daemon::start(config)?.run()?;
+    Ok(())
+}

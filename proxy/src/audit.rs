@@ -1,0 +1,62 @@
+//! The audit line: one per session, written when it ends, naming the token only by its hash.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// What the audit line records about a session.
+#[derive(Debug)]
+pub struct AuditRecord {
+    /// Session number.
+    pub session_id: u64,
+    /// The browser's address.
+    pub client: SocketAddr,
+    /// [`token_hash`](crate::token::token_hash) of the token, `-` if none.
+    pub token_hash: String,
+    /// Console kind, `-` if not known.
+    pub kind: String,
+    /// `host:port`, `-` if not known.
+    pub target: String,
+    /// Driver name, `-` if none.
+    pub driver: String,
+    /// Bytes from browser to console.
+    pub up: u64,
+    /// Bytes from console to browser.
+    pub down: u64,
+    /// When the connection was accepted.
+    pub started: Instant,
+}
+
+impl AuditRecord {
+    /// A record for a connection just accepted.
+    pub fn new(session_id: u64, client: SocketAddr) -> Self {
+        Self {
+            session_id,
+            client,
+            token_hash: "-".into(),
+            kind: "-".into(),
+            target: "-".into(),
+            driver: "-".into(),
+            up: 0,
+            down: 0,
+            started: Instant::now(),
+        }
+    }
+
+    /// Writes the line at info level under the target `consolegate::audit`.
+    pub fn log(&self, close_reason: &str) {
+        log::info!(
+            target: "consolegate::audit",
+            "audit session={} client={} token={} kind={} target={} driver={} up={} down={} duration_ms={} close={:?}",
+            self.session_id,
+            self.client,
+            self.token_hash,
+            self.kind,
+            self.target,
+            self.driver,
+            self.up,
+            self.down,
+            self.started.elapsed().as_millis(),
+            close_reason
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! A driver's established channel behind a safe type, and the `connect` call that makes one.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use consolegate_driver_api::abi::*;
+use consolegate_driver_api::Kind;
+
+use super::client_io::{with_client_io, HandshakeClient};
+use super::loader::{error_text, LoadedDriver};
+
+const MESSAGE_CAP: usize = 512;
+
+/// Why a driver's `connect` failed: its status and message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectFailure {
+    /// The driver's status.
+    pub status: CgStatus,
+    /// The driver's message (already meant for operators; contains no secrets).
+    pub message: String,
+}
+
+/// What the core tells a driver about a session.
+#[derive(Debug)]
+pub struct SessionRequest<'a> {
+    /// Console kind.
+    pub kind: Kind,
+    /// Hypervisor host.
+    pub host: &'a str,
+    /// Hypervisor port.
+    pub port: u16,
+    /// Optional username.
+    pub username: Option<&'a str>,
+    /// Optional password.
+    pub password: Option<&'a str>,
+    /// Session number.
+    pub session_id: u64,
+    /// The driver's handshake budget.
+    pub handshake_timeout: Duration,
+}
+
+impl LoadedDriver {
+    /// Runs the driver's handshake on `server` (connected, blocking, with timeouts) and returns
+    /// the channel. The channel keeps the driver loaded.
+    pub fn connect(
+        self: &Arc<Self>,
+        request: &SessionRequest<'_>,
+        client: &mut dyn HandshakeClient,
+        server: &TcpStream,
+    ) -> Result<BackendChannel, ConnectFailure> {
+        let info = CgSessionInfo {
+            struct_size: std::mem::size_of::<CgSessionInfo>() as u32,
+            kind: request.kind.bit(),
+            host: CgStr::borrow(request.host),
+            port: request.port,
+            reserved: 0,
+            handshake_timeout_ms: u32::try_from(request.handshake_timeout.as_millis())
+                .unwrap_or(u32::MAX),
+            username: CgStr::from_opt(request.username),
+            password: CgStr::from_opt(request.password),
+            session_id: request.session_id,
+        };
+        let mut message = [0u8; MESSAGE_CAP];
+        let mut err = CgError { buf: message.as_mut_ptr(), cap: message.len(), len: 0 };
+        let mut out = CgChannel { state: std::ptr::null_mut(), vtable: std::ptr::null() };
+        let status = with_client_io(client, |io| {
+            // SAFETY: every pointer is valid for the call; the handle is this driver's; the
+            // socket stays open until the returned channel is dropped (BackendChannel borrows
+            // nothing, but the session drops the channel before the socket).
+            unsafe {
+                (self.connect)(self.raw_handle(), &info, io, server.as_raw_fd(), &mut out, &mut err)
+            }
+        });
+        if status != CgStatus::OK {
+            return Err(ConnectFailure { status, message: error_text(&message, err.len) });
+        }
+        if out.vtable.is_null() {
+            return Err(ConnectFailure {
+                status: CgStatus::INTERNAL,
+                message: format!("driver '{}' returned no channel", self.name()),
+            });
+        }
+        // SAFETY: a successful connect wrote a valid vtable pointer (static in the driver).
+        let size = unsafe { (*out.vtable).struct_size } as usize;
+        if size < std::mem::size_of::<CgChannelVtable>() {
+            return Err(ConnectFailure {
+                status: CgStatus::INTERNAL,
+                message: format!("driver '{}' returned a vtable of {size} bytes", self.name()),
+            });
+        }
+        Ok(BackendChannel { raw: out, _driver: Arc::clone(self) })
+    }
+}
+
+/// An established channel to the hypervisor. Non-blocking once the session has set the socket
+/// non-blocking. Must be dropped before the socket is closed.
+pub struct BackendChannel {
+    raw: CgChannel,
+    _driver: Arc<LoadedDriver>,
+}
+
+// SAFETY: the ABI requires channel state to be usable from the thread that owns it, and a
+// session moves its channel to no other thread while using it; the driver library stays
+// loaded through the Arc.
+unsafe impl Send for BackendChannel {}
+
+fn failure(status: CgStatus, message: &[u8], len: usize) -> io::Error {
+    if status == CgStatus::WOULD_BLOCK {
+        return io::ErrorKind::WouldBlock.into();
+    }
+    let kind = if status == CgStatus::TIMEOUT { io::ErrorKind::TimedOut } else { io::ErrorKind::Other };
+    let text = error_text(message, len);
+    io::Error::new(kind, if text.is_empty() { status.name().to_string() } else { text })
+}
+
+impl BackendChannel {
+    fn vtable(&self) -> &CgChannelVtable {
+        // SAFETY: checked non-null and large enough in connect; static in the driver, which
+        // the Arc keeps loaded.
+        unsafe { &*self.raw.vtable }
+    }
+
+    /// Reads plaintext from the hypervisor: `Ok(0)` at end of stream, `WouldBlock` for none.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut message = [0u8; MESSAGE_CAP];
+        let mut err = CgError { buf: message.as_mut_ptr(), cap: MESSAGE_CAP, len: 0 };
+        let mut n = 0usize;
+        // SAFETY: state and vtable from a successful connect; buffers valid for the call.
+        let status =
+            unsafe { (self.vtable().read)(self.raw.state, buf.as_mut_ptr(), buf.len(), &mut n, &mut err) };
+        match status {
+            CgStatus::OK => Ok(n.min(buf.len())),
+            s => Err(failure(s, &message, err.len)),
+        }
+    }
+
+    /// Gives plaintext to the hypervisor; returns how much was taken.
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut message = [0u8; MESSAGE_CAP];
+        let mut err = CgError { buf: message.as_mut_ptr(), cap: MESSAGE_CAP, len: 0 };
+        let mut n = 0usize;
+        // SAFETY: as in read.
+        let status =
+            unsafe { (self.vtable().write)(self.raw.state, buf.as_ptr(), buf.len(), &mut n, &mut err) };
+        match status {
+            CgStatus::OK => Ok(n.min(buf.len())),
+            s => Err(failure(s, &message, err.len)),
+        }
+    }
+
+    /// Sends pending output; `WouldBlock` while some remains.
+    pub fn flush(&mut self) -> io::Result<()> {
+        let mut message = [0u8; MESSAGE_CAP];
+        let mut err = CgError { buf: message.as_mut_ptr(), cap: MESSAGE_CAP, len: 0 };
+        // SAFETY: as in read.
+        let status = unsafe { (self.vtable().flush)(self.raw.state, &mut err) };
+        match status {
+            CgStatus::OK => Ok(()),
+            s => Err(failure(s, &message, err.len)),
+        }
+    }
+
+    /// Whether the channel has output waiting for the socket to become writable.
+    pub fn wants_write(&self) -> bool {
+        // SAFETY: as in read.
+        unsafe { (self.vtable().interest)(self.raw.state) & CG_INTEREST_WRITE != 0 }
+    }
+}
+
+impl Drop for BackendChannel {
+    fn drop(&mut self) {
+        // SAFETY: destroyed exactly once, before the session closes the socket.
+        unsafe { (self.vtable().destroy)(self.raw.state) };
+    }
+}

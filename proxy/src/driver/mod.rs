@@ -1,0 +1,63 @@
+//! Security drivers as the core sees them: the [`DriverRegistry`] loads the configured drivers
+//! and picks one per console kind; [`loader`] checks and initialises a driver library;
+//! [`channel`] wraps an established channel's C vtable in a safe type; [`client_io`] lends the
+//! browser's websocket to a driver during its handshake.
+//!
+//! All of the proxy's `unsafe` code lives in this module.
+
+pub mod channel;
+pub mod client_io;
+pub mod loader;
+mod log_bridge;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use consolegate_driver_api::Kind;
+
+pub use channel::{BackendChannel, ConnectFailure};
+pub use loader::{LoadError, LoadedDriver};
+
+use crate::config::Config;
+
+/// The loaded drivers, in the order of `console_proxy_security_driver`.
+pub struct DriverRegistry {
+    drivers: Vec<Arc<LoadedDriver>>,
+}
+
+impl DriverRegistry {
+    /// Loads and initialises every configured driver, enforcing `connect_insecure`.
+    pub fn load(config: &Config) -> Result<Self, LoadError> {
+        let mut drivers = Vec::new();
+        for name in &config.drivers {
+            let path = library_path(&config.driver_dir, name);
+            let driver = LoadedDriver::load(name, &path, |sections| config.section_options(sections))?;
+            if driver.is_cleartext() && !config.connect_insecure {
+                return Err(LoadError::Cleartext { name: name.clone() });
+            }
+            if driver.is_placeholder() {
+                log::warn!(
+                    "driver '{name}' is a placeholder and cannot complete sessions: {}",
+                    driver.description()
+                );
+            }
+            drivers.push(Arc::new(driver));
+        }
+        Ok(Self { drivers })
+    }
+
+    /// The first driver, in configured order, that serves `kind`.
+    pub fn for_kind(&self, kind: Kind) -> Option<&Arc<LoadedDriver>> {
+        self.drivers.iter().find(|d| d.serves(kind))
+    }
+
+    /// All loaded drivers, in configured order.
+    pub fn drivers(&self) -> &[Arc<LoadedDriver>] {
+        &self.drivers
+    }
+}
+
+/// `DIR/libconsolegate_<name>.so`.
+pub fn library_path(dir: &Path, name: &str) -> std::path::PathBuf {
+    dir.join(format!("libconsolegate_{name}.so"))
+}

@@ -1,0 +1,137 @@
+//! [`SessionError`]: why a session ended early, and — in one place — what the browser is told:
+//! an HTTP refusal before the websocket upgrade, a websocket close code after it.
+
+use consolegate_driver_api::Kind;
+use http::StatusCode;
+
+use crate::driver::ConnectFailure;
+use crate::token::TokenError;
+
+/// Why a session failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The client sent no complete request in time, or not HTTP.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A plain HTTP request arrived and no `web` directory is configured.
+    #[error("expected a websocket upgrade")]
+    NotUpgrade,
+    /// The request carries no token.
+    #[error("no token in the request (query parameter or cookie 'token')")]
+    NoToken,
+    /// The `Origin` is neither the proxy's own host nor in `allowed_origins`.
+    #[error("origin not allowed: {0}")]
+    OriginRefused(String),
+    /// The token did not resolve.
+    #[error("token refused: {0}")]
+    Token(#[from] TokenError),
+    /// No configured driver serves the console's kind.
+    #[error("no security driver serves {0} consoles")]
+    NoDriver(Kind),
+    /// The hypervisor refused or reset the TCP connection, or its name did not resolve.
+    #[error("console unreachable: {0}")]
+    BackendUnreachable(String),
+    /// The hypervisor did not accept the TCP connection within `connect_timeout`.
+    #[error("console did not answer within connect_timeout")]
+    BackendTimeout,
+    /// `max_connections` are already open.
+    #[error("too many connections")]
+    TooManyConnections,
+    /// The driver's handshake failed.
+    #[error("driver '{driver}' failed: {failure} ({status})", status = failure.status.name())]
+    Driver {
+        /// Driver name.
+        driver: String,
+        /// Its status and message.
+        failure: ConnectFailure,
+    },
+    /// The browser went away or broke the websocket protocol.
+    #[error("client connection failed: {0}")]
+    Client(String),
+}
+
+/// The longest websocket close reason sent (the protocol allows 123 bytes).
+pub const MAX_CLOSE_REASON: usize = 120;
+
+impl SessionError {
+    /// The HTTP status and one-line reason sent when the error happens before the upgrade;
+    /// `None` when nothing should be sent (the client is gone).
+    pub fn http_refusal(&self) -> Option<(StatusCode, &'static str)> {
+        Some(match self {
+            SessionError::BadRequest(_) => (StatusCode::BAD_REQUEST, "malformed request"),
+            SessionError::NotUpgrade => (StatusCode::BAD_REQUEST, "expected a websocket upgrade"),
+            SessionError::NoToken => (
+                StatusCode::BAD_REQUEST,
+                "no token in the request (query parameter or cookie 'token')",
+            ),
+            SessionError::OriginRefused(_) => (StatusCode::FORBIDDEN, "origin not allowed"),
+            SessionError::Token(e) => match e {
+                TokenError::Unavailable(_) => (StatusCode::BAD_GATEWAY, "token source unavailable"),
+                TokenError::Timeout(_) => {
+                    (StatusCode::GATEWAY_TIMEOUT, "token source did not answer in time")
+                }
+                _ => (StatusCode::NOT_FOUND, "unknown or expired token"),
+            },
+            SessionError::NoDriver(kind) => (
+                StatusCode::BAD_GATEWAY,
+                match kind {
+                    Kind::Vnc => "no security driver serves vnc consoles",
+                    Kind::Spice => "no security driver serves spice consoles",
+                    Kind::Serial => "no security driver serves serial consoles",
+                },
+            ),
+            SessionError::BackendUnreachable(_) => (StatusCode::BAD_GATEWAY, "console unreachable"),
+            SessionError::BackendTimeout => {
+                (StatusCode::GATEWAY_TIMEOUT, "console did not answer in time")
+            }
+            SessionError::TooManyConnections => {
+                (StatusCode::SERVICE_UNAVAILABLE, "too many connections")
+            }
+            SessionError::Driver { .. } => (StatusCode::BAD_GATEWAY, "console handshake failed"),
+            SessionError::Client(_) => return None,
+        })
+    }
+
+    /// The websocket close reason sent when the error happens after the upgrade.
+    pub fn close_reason(&self) -> String {
+        let text = match self {
+            SessionError::Driver { failure, .. } => failure.message.clone(),
+            other => other.to_string(),
+        };
+        truncate(&text, MAX_CLOSE_REASON).to_string()
+    }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary.
+pub fn truncate(text: &str, max: usize) -> &str {
+    let mut n = text.len().min(max);
+    while !text.is_char_boundary(n) {
+        n -= 1;
+    }
+    &text[..n]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use consolegate_driver_api::abi::CgStatus;
+
+    #[test]
+    fn refusals_do_not_tell_unknown_from_expired() {
+        for e in [TokenError::Unknown, TokenError::Expired, TokenError::AlreadyUsed] {
+            let (status, reason) = SessionError::Token(e).http_refusal().unwrap();
+            assert_eq!((status.as_u16(), reason), (404, "unknown or expired token"));
+        }
+    }
+
+    #[test]
+    fn close_reason_is_the_drivers_message_cut_to_fit() {
+        let e = SessionError::Driver {
+            driver: "vencrypt".into(),
+            failure: ConnectFailure { status: CgStatus::TLS, message: "é".repeat(100) },
+        };
+        let reason = e.close_reason();
+        assert!(reason.len() <= MAX_CLOSE_REASON && reason.starts_with('é'));
+    }
+}

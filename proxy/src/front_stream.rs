@@ -1,0 +1,141 @@
+//! The browser's byte stream: plain TCP or TLS (rustls), usable blocking during the upgrade and
+//! the driver's handshake and non-blocking in the relay. Unlike `rustls::StreamOwned`, a read
+//! never fails because a pending write would block, so the relay's edge-triggered readiness
+//! stays exact.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rustls::{ServerConfig, ServerConnection};
+
+use crate::deadline::set_socket_deadline;
+
+/// The stream to the browser.
+pub enum FrontStream {
+    /// `ws://`.
+    Plain(TcpStream),
+    /// `wss://`.
+    Tls(Box<TlsFront>),
+}
+
+/// A TLS connection and its socket.
+pub struct TlsFront {
+    conn: ServerConnection,
+    sock: TcpStream,
+}
+
+impl FrontStream {
+    /// Runs the TLS handshake on `sock` (blocking) before `deadline`.
+    pub fn accept_tls(
+        sock: TcpStream,
+        config: Arc<ServerConfig>,
+        deadline: Instant,
+    ) -> io::Result<Self> {
+        let mut conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        let mut sock = sock;
+        while conn.is_handshaking() {
+            set_socket_deadline(&sock, deadline)?;
+            conn.complete_io(&mut sock)?;
+        }
+        Ok(FrontStream::Tls(Box::new(TlsFront { conn, sock })))
+    }
+
+    /// The TCP socket underneath.
+    pub fn socket(&self) -> &TcpStream {
+        match self {
+            FrontStream::Plain(s) => s,
+            FrontStream::Tls(t) => &t.sock,
+        }
+    }
+
+    /// Whether encrypted output waits for the socket to become writable.
+    pub fn wants_write(&self) -> bool {
+        match self {
+            FrontStream::Plain(_) => false,
+            FrontStream::Tls(t) => t.conn.wants_write(),
+        }
+    }
+}
+
+impl TlsFront {
+    fn push(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            if self.conn.write_tls(&mut self.sock)? == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for FrontStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let t = match self {
+            FrontStream::Plain(s) => return s.read(buf),
+            FrontStream::Tls(t) => t,
+        };
+        loop {
+            match t.conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            match t.conn.read_tls(&mut t.sock) {
+                Ok(0) => {
+                    // End of TCP stream: the reader now reports Ok(0) or UnexpectedEof.
+                    t.conn.process_new_packets().map_err(io::Error::other)?;
+                    return match t.conn.reader().read(buf) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                        other => other,
+                    };
+                }
+                Ok(_) => {
+                    if let Err(e) = t.conn.process_new_packets() {
+                        let _ = t.push(); // best effort: send the alert
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Write for FrontStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let t = match self {
+            FrontStream::Plain(s) => return s.write(buf),
+            FrontStream::Tls(t) => t,
+        };
+        let mut n = t.conn.writer().write(buf)?;
+        if n == 0 && !buf.is_empty() {
+            // rustls's outgoing buffer is full: make room on the socket, then try once more.
+            t.push()?;
+            n = t.conn.writer().write(buf)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+        }
+        match t.push() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ => Ok(n),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            FrontStream::Plain(s) => s.flush(),
+            FrontStream::Tls(t) => t.push(),
+        }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        // Best effort, never blocking for long: the socket is non-blocking or has a timeout.
+        self.conn.send_close_notify();
+        let _ = self.push();
+    }
+}

@@ -1,0 +1,248 @@
+//! One browser connection, from accept to close, on its own thread. Its phases, each under a
+//! deadline:
+//!
+//! 1. TLS (wss) and the HTTP request head — `handshake_timeout`;
+//! 2. Origin check, token lookup, driver choice, TCP connect to the console — `connect_timeout`;
+//! 3. `101 Switching Protocols`, then the driver's handshake — `handshake_timeout`;
+//! 4. the relay — `idle_timeout`, until one side closes;
+//! 5. the audit line.
+//!
+//! Before the upgrade a failure is answered with an HTTP status; after it, with a websocket
+//! Close frame (see [`SessionError`]).
+
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::audit::AuditRecord;
+use crate::config::Config;
+use crate::deadline::{is_timeout, remaining, set_socket_deadline};
+use crate::driver::channel::SessionRequest;
+use crate::driver::DriverRegistry;
+use crate::error::SessionError;
+use crate::front_stream::FrontStream;
+use crate::http_upgrade::{self, RequestError};
+use crate::listener::TlsIdentity;
+use crate::relay::{self, RelayEnd};
+use crate::sessions::{Registration, Sessions};
+use crate::static_files;
+use crate::token::{token_hash, TokenError, TokenSource};
+use crate::websocket::{self, HandshakeSide};
+
+/// How long a Close frame or refusal may take to send.
+const GOODBYE_WAIT: Duration = Duration::from_secs(1);
+
+/// What every session shares: configuration, drivers, token source, certificate, session set.
+pub struct Shared {
+    /// The configuration.
+    pub config: Config,
+    /// The loaded drivers.
+    pub drivers: DriverRegistry,
+    /// The token source.
+    pub tokens: Box<dyn TokenSource>,
+    /// The wss certificate, if the browser leg is TLS.
+    pub tls: Option<TlsIdentity>,
+    /// The live sessions.
+    pub sessions: Arc<Sessions>,
+}
+
+/// Runs one session to its end and writes its audit line.
+pub fn run(shared: &Shared, stream: TcpStream, client: SocketAddr, registration: Registration) {
+    let mut audit = AuditRecord::new(registration.id(), client);
+    let close_reason = match serve(shared, stream, &mut audit, &registration) {
+        Ok(reason) => reason,
+        Err(e) => {
+            match &e {
+                SessionError::Client(_) | SessionError::BadRequest(_) => {
+                    log::debug!("session {}: {e}", audit.session_id)
+                }
+                _ => log::warn!("session {}: {e}", audit.session_id),
+            }
+            e.to_string()
+        }
+    };
+    audit.log(&close_reason);
+    drop(registration);
+}
+
+fn serve(
+    shared: &Shared,
+    stream: TcpStream,
+    audit: &mut AuditRecord,
+    registration: &Registration,
+) -> Result<String, SessionError> {
+    let config = &shared.config;
+    let deadline = Instant::now() + config.handshake_timeout;
+    let _ = stream.set_nodelay(true);
+    let client_err = |e: std::io::Error| SessionError::Client(e.to_string());
+    stream.set_nonblocking(false).map_err(client_err)?;
+    set_socket_deadline(&stream, deadline).map_err(client_err)?;
+
+    // 1. TLS and the request head.
+    let mut front = match &shared.tls {
+        Some(tls) => FrontStream::accept_tls(stream, tls.current(), deadline)
+            .map_err(|e| SessionError::Client(format!("TLS handshake failed: {e}")))?,
+        None => FrontStream::Plain(stream),
+    };
+    let request = match http_upgrade::read_request(&mut front) {
+        Ok(r) => r,
+        Err(RequestError::Io(e)) => return Err(SessionError::Client(e.to_string())),
+        Err(e) => return refuse(&mut front, SessionError::BadRequest(e.to_string())),
+    };
+    if !http_upgrade::is_websocket(&request.request) {
+        return match &config.web {
+            Some(root) => {
+                let status = static_files::serve(&mut front, root, &request.request).map_err(client_err)?;
+                Ok(format!("static file {} {}", request.request.uri().path(), status.as_u16()))
+            }
+            None => refuse(&mut front, SessionError::NotUpgrade),
+        };
+    }
+
+    // 2. Origin, token, driver, console connection.
+    if !http_upgrade::origin_allowed(&request.request, &config.allowed_origins) {
+        let origin = request
+            .request
+            .headers()
+            .get(http::header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .unwrap_or("?")
+            .to_string();
+        return refuse(&mut front, SessionError::OriginRefused(origin));
+    }
+    let Some(token) = http_upgrade::token(&request.request) else {
+        return refuse(&mut front, SessionError::NoToken);
+    };
+    audit.token_hash = token_hash(&token);
+    let console = match shared.tokens.take(&token) {
+        Ok(c) if c.is_expired(SystemTime::now()) => Err(TokenError::Expired),
+        other => other,
+    };
+    drop(token);
+    let console = match console {
+        Ok(c) => c,
+        Err(e) => return refuse(&mut front, SessionError::Token(e)),
+    };
+    audit.kind = console.kind.to_string();
+    audit.target = console.address();
+    let Some(driver) = shared.drivers.for_kind(console.kind) else {
+        return refuse(&mut front, SessionError::NoDriver(console.kind));
+    };
+    audit.driver = driver.name().to_string();
+    let back = match connect_console(&console.host, console.port, config.connect_timeout) {
+        Ok(s) => s,
+        Err(e) => return refuse(&mut front, e),
+    };
+
+    // 3. Upgrade, then the driver's handshake.
+    set_socket_deadline(front.socket(), deadline).map_err(client_err)?;
+    if let Err(e) = http_upgrade::write_upgrade(&mut front, &request.request) {
+        return refuse(&mut front, SessionError::BadRequest(e));
+    }
+    let mut ws = websocket::accept(front, request.leftover);
+    let _ = back.set_nodelay(true);
+    let handshake_deadline = Instant::now() + config.handshake_timeout;
+    set_socket_deadline(&back, handshake_deadline).map_err(client_err)?;
+    let session_request = SessionRequest {
+        kind: console.kind,
+        host: &console.host,
+        port: console.port,
+        username: console.username.as_deref(),
+        password: console.password.as_deref(),
+        session_id: registration.id(),
+        handshake_timeout: config.handshake_timeout,
+    };
+    let mut side = HandshakeSide::new(&mut ws, handshake_deadline);
+    let mut channel = match driver.connect(&session_request, &mut side, &back) {
+        Ok(channel) => channel,
+        Err(failure) => {
+            let e = SessionError::Driver { driver: driver.name().to_string(), failure };
+            websocket::close(&mut ws, CloseCode::Error, &e.close_reason(), GOODBYE_WAIT);
+            return Err(e);
+        }
+    };
+    let first_up = side.into_pending();
+    log::debug!("session {}: {} handshake done, relaying", audit.session_id, driver.name());
+
+    // 4. Relay.
+    for sock in [ws.get_ref().socket(), &back] {
+        sock.set_nonblocking(true).map_err(client_err)?;
+    }
+    let outcome = relay::run(
+        &mut ws,
+        &mut channel,
+        &back,
+        first_up,
+        config.idle_timeout,
+        registration.sessions(),
+    )
+    .map_err(client_err)?;
+    audit.up = outcome.up;
+    audit.down = outcome.down;
+    drop(channel); // before `back` closes: the driver may still send a TLS close_notify
+    let goodbye = match &outcome.end {
+        RelayEnd::ConsoleClosed => Some((CloseCode::Normal, "console closed")),
+        RelayEnd::IdleTimeout => Some((CloseCode::Away, "idle timeout")),
+        RelayEnd::Shutdown => Some((CloseCode::Away, "proxy shutting down")),
+        RelayEnd::ConsoleError(_) => Some((CloseCode::Error, "console connection failed")),
+        RelayEnd::ClientClosed | RelayEnd::ClientError(_) => None,
+    };
+    if let Some((code, reason)) = goodbye {
+        websocket::close(&mut ws, code, reason, GOODBYE_WAIT);
+    }
+    Ok(outcome.end.describe())
+}
+
+/// Answers `error` with its HTTP refusal (if the client is still there) and returns it.
+fn refuse(front: &mut FrontStream, error: SessionError) -> Result<String, SessionError> {
+    if let Some((status, reason)) = error.http_refusal() {
+        let sock = front.socket();
+        let _ = sock.set_nonblocking(false);
+        let _ = set_socket_deadline(sock, Instant::now() + GOODBYE_WAIT);
+        let _ = http_upgrade::write_refusal(front, status, reason);
+    }
+    Err(error)
+}
+
+/// Connects to the console, resolving its name (on a helper thread, so that the lookup too is
+/// bounded by `timeout`).
+fn connect_console(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, SessionError> {
+    let deadline = Instant::now() + timeout;
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => resolve(host, port, deadline)?,
+    };
+    let mut last = None;
+    for addr in addrs {
+        let left = remaining(deadline).map_err(|_| SessionError::BackendTimeout)?;
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) if is_timeout(&e) => SessionError::BackendTimeout,
+        Some(e) => SessionError::BackendUnreachable(format!("{host}:{port}: {e}")),
+        None => SessionError::BackendUnreachable(format!("{host} resolves to no address")),
+    })
+}
+
+fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, SessionError> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let name = host.to_string();
+    std::thread::Builder::new()
+        .name("resolve".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let _ = tx.send((name.as_str(), port).to_socket_addrs().map(Vec::from_iter));
+        })
+        .map_err(|e| SessionError::BackendUnreachable(format!("cannot start resolver: {e}")))?;
+    let left = remaining(deadline).map_err(|_| SessionError::BackendTimeout)?;
+    match rx.recv_timeout(left) {
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(SessionError::BackendUnreachable(format!("cannot resolve {host}: {e}"))),
+        Err(_) => Err(SessionError::BackendTimeout),
+    }
+}

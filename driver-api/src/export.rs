@@ -283,7 +283,7 @@ unsafe extern "C" fn channel_destroy(state: *mut c_void) {
 
 /// Exports a [`Driver`] as `consolegate_driver_v1`.
 ///
-/// ```ignore
+/// ```text
 /// consolegate_driver_api::export_driver! {
 ///     driver: Noop,
 ///     name: "noop",

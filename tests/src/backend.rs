@@ -1,0 +1,146 @@
+//! Fake hypervisor consoles for the timeout and back-pressure tests: plain TCP listeners on a
+//! leased port that misbehave on purpose. Each runs an accept thread until dropped.
+
+use std::io::Write;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use crate::ports::{self, PortLease};
+
+/// What a [`Backend`] does with each connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Accepts and keeps the connection open, never writing a byte.
+    Silent,
+    /// Writes 64 KiB chunks as fast as the connection takes them, forever.
+    Flood,
+    /// Never accepts, and its accept queue is full, so a new connection's SYN goes
+    /// unanswered and `connect` hangs until the connecting side gives up.
+    Unanswered,
+}
+
+/// A misbehaving TCP server.
+#[derive(Debug)]
+pub struct Backend {
+    lease: PortLease,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Backend {
+    /// Listens on 127.0.0.1 and serves every connection with `behaviour`.
+    pub fn start(behaviour: Behaviour) -> Self {
+        let lease = ports::port();
+        let listener = TcpListener::bind(("127.0.0.1", lease.port()))
+            .unwrap_or_else(|e| panic!("cannot bind the fake backend: {e}"));
+        listener.set_nonblocking(true).expect("set_nonblocking");
+        if behaviour == Behaviour::Unanswered {
+            return Self::unanswered(lease, listener);
+        }
+        let backend = Self {
+            lease,
+            stop: Arc::new(AtomicBool::new(false)),
+            accepted: Arc::new(AtomicU64::new(0)),
+            written: Arc::new(AtomicU64::new(0)),
+            conns: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (stop, accepted, written, conns) = (
+            backend.stop.clone(),
+            backend.accepted.clone(),
+            backend.written.clone(),
+            backend.conns.clone(),
+        );
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                        let _ = conn.set_nonblocking(false);
+                        conns.lock().expect("conns").push(conn.try_clone().expect("clone"));
+                        if behaviour == Behaviour::Flood {
+                            let (stop, written) = (stop.clone(), written.clone());
+                            thread::spawn(move || flood(conn, &stop, &written));
+                        }
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        backend
+    }
+
+    /// Shrinks the listener's backlog to the minimum and fills it, then keeps the listener
+    /// (never accepting) and the queued connections for its lifetime.
+    fn unanswered(lease: PortLease, listener: TcpListener) -> Self {
+        // SAFETY: listen(2) on a socket we own, which is already listening: Linux then only
+        // changes its backlog.
+        let rc = unsafe { libc::listen(listener.as_raw_fd(), 0) };
+        assert_eq!(rc, 0, "listen(fd, 0): {}", std::io::Error::last_os_error());
+        let addr = listener.local_addr().expect("local_addr");
+        let mut queued = Vec::new();
+        while let Ok(conn) = TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            queued.push(conn);
+            assert!(queued.len() < 64, "the backlog of the unanswered backend never fills");
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let keep = stop.clone();
+        thread::spawn(move || {
+            let _listener = listener;
+            while !keep.load(Ordering::Relaxed) {
+                thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Self {
+            lease,
+            stop,
+            accepted: Arc::new(AtomicU64::new(0)),
+            written: Arc::new(AtomicU64::new(0)),
+            conns: Arc::new(Mutex::new(queued)),
+        }
+    }
+
+    /// `127.0.0.1:PORT`, as a token file target.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.lease.port())
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Bytes the flood connections have written so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for conn in self.conns.lock().expect("conns").drain(..) {
+            let _ = conn.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn flood(mut conn: TcpStream, stop: &AtomicBool, written: &AtomicU64) {
+    let chunk = vec![0x5au8; 64 * 1024];
+    let _ = conn.set_write_timeout(Some(Duration::from_millis(200)));
+    while !stop.load(Ordering::Relaxed) {
+        match conn.write(&chunk) {
+            Ok(0) => return,
+            Ok(n) => {
+                written.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return,
+        }
+    }
+}

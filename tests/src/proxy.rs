@@ -11,6 +11,7 @@
 use std::fs;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -244,7 +245,8 @@ pub struct Proxy {
 
 impl Proxy {
     /// Starts the proxy and waits until its (first) listen port is listening; panics with the
-    /// proxy's log if it exits or does not listen in time.
+    /// proxy's log if it exits or does not listen in time. Start it on the thread that uses
+    /// it: the proxy is killed when the thread that started it ends.
     pub fn start(config: Config) -> Self {
         let mut proxy = Self::spawn(config);
         let deadline = Instant::now() + START_TIMEOUT;
@@ -275,13 +277,24 @@ impl Proxy {
     fn spawn(config: Config) -> Self {
         let path = config.write();
         let stderr = fs::File::create(config.dir.join("stderr.log")).expect("create stderr.log");
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .arg("--config")
             .arg(&path)
             .env("RUST_LOG", rust_log())
             .stdin(Stdio::null())
             .stdout(stderr.try_clone().expect("dup stderr.log"))
-            .stderr(stderr)
+            .stderr(stderr);
+        // SAFETY: the closure only calls prctl(2), which is async-signal-safe. The proxy gets
+        // SIGKILL when the thread that started it ends, so a killed test run (whose drops
+        // never run) leaves no proxy behind; every test drops its proxy on its own thread.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            })
+        };
+        let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary().display()));
         let addr = listen_addr(config.get("listen").unwrap_or("0.0.0.0:6080"));

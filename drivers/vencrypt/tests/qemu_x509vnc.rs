@@ -1,0 +1,70 @@
+//! VeNCrypt X509Vnc against a real QEMU (`tls-creds-x509` + `password-secret`): the VNC
+//! challenge is answered inside TLS; a wrong password gets QEMU's own reason.
+
+mod common;
+
+use common::*;
+use consolegate_driver_api::abi::CgStatus;
+use consolegate_driver_api::DriverError;
+use consolegate_tls_client::test_pki::TestPki;
+use consolegate_vencrypt::VencryptError;
+
+#[test]
+fn right_password_reaches_server_init() {
+    let pki = TestPki::generate("x509vnc-right");
+    let qemu = Qemu::start(35, QemuVnc::X509Vnc(&pki, "s3cret-pw"));
+    let (result, saw) = session(
+        &driver(&pki),
+        qemu.port,
+        None,
+        Some("s3cret-pw"),
+        "003.008",
+        HANDSHAKE,
+    );
+    let mut channel = result.unwrap();
+    assert_eq!(saw, BrowserSaw::Accepted);
+    let init = Rfb(&mut channel).init();
+    assert_eq!((init.width, init.height), (720, 400));
+    assert!(init.name.starts_with("QEMU"), "{init:?}");
+}
+
+#[test]
+fn wrong_password_reports_qemus_reason() {
+    let pki = TestPki::generate("x509vnc-wrong");
+    let qemu = Qemu::start(36, QemuVnc::X509Vnc(&pki, "s3cret-pw"));
+    let (result, saw) = session(
+        &driver(&pki),
+        qemu.port,
+        None,
+        Some("wrong-pw"),
+        "003.008",
+        HANDSHAKE,
+    );
+    let e = result.unwrap_err();
+    assert!(
+        matches!(&e, VencryptError::ServerRejected { reason } if reason == "Authentication failed"),
+        "{e}"
+    );
+    let message = e.to_string();
+    assert!(
+        !message.contains("wrong-pw"),
+        "the password leaked: {message}"
+    );
+    assert_eq!(DriverError::from(e).status, CgStatus::AUTH);
+    assert_eq!(
+        saw,
+        BrowserSaw::Refused(
+            "The hypervisor rejected the console credentials: Authentication failed".into()
+        )
+    );
+}
+
+#[test]
+fn no_password_for_x509vnc_is_refused_before_tls() {
+    let pki = TestPki::generate("x509vnc-none");
+    let qemu = Qemu::start(37, QemuVnc::X509Vnc(&pki, "s3cret-pw"));
+    let (result, saw) = session(&driver(&pki), qemu.port, None, None, "003.007", HANDSHAKE);
+    let e = result.unwrap_err();
+    assert!(e.to_string().contains("X509Vnc needs a password"), "{e}");
+    assert!(matches!(saw, BrowserSaw::Refused(_)), "{saw:?}");
+}

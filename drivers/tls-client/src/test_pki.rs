@@ -9,6 +9,7 @@
 //! Keys are ECDSA P-256 (QEMU 7.2's gnutls accepts them, and they are fast to make).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -43,10 +44,12 @@ impl std::fmt::Debug for TestPki {
 /// Panics on failure: this is test support code.
 impl TestPki {
     /// Makes the CA, server and client certificates and the `rogue/` set in a fresh directory
-    /// whose name contains `name` and the process id.
+    /// whose name contains `name`, the process id and a per-process sequence number.
     pub fn generate(name: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!(
-            "consolegate-test-pki-{}-{name}",
+            "consolegate-test-pki-{}-{n}-{name}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);

@@ -196,3 +196,26 @@ fn novnc_with_an_unknown_token_never_connects() {
     assert!(!lines.contains(&"connected".to_string()), "noVNC said {lines:?}");
     assert!(lines.iter().any(|l| l.starts_with("disconnected")), "noVNC said {lines:?}");
 }
+
+#[test]
+fn novnc_in_chromium_reaches_qemu_over_vencrypt_x509() {
+    let qemu = Qemu::start(Mode::VencryptX509None);
+    let web = web_dir();
+    let set = &consolegate_tests::pki::pki().trusted;
+    let config = Config::new()
+        .set("web", &web.path().display().to_string())
+        .driver("vencrypt")
+        .unset("connect_insecure")
+        .section("console_proxy_tls", "ca_certificate", &set.ca_cert().display().to_string())
+        .section("console_proxy_tls", "client_certificate", &set.client_cert().display().to_string())
+        .section("console_proxy_tls", "client_key", &set.client_key().display().to_string())
+        .token("browser-t3", &format!("vnc://127.0.0.1:{}", qemu.port()));
+    let proxy = Proxy::start(config);
+    let url = format!("http://127.0.0.1:{}/console.html?token=browser-t3", proxy.addr().port());
+    let mut chromium = Chromium::start();
+    let lines = chromium.console_status(&url, |l| l.iter().any(|s| s == "connected"));
+    assert!(lines.contains(&"desktopname:QEMU".to_string()), "noVNC said {lines:?}");
+    drop(chromium); // closes the session, which writes its audit line
+    let audit = proxy.wait_for_log("driver=vencrypt", Duration::from_secs(5));
+    assert!(audit.is_some(), "no vencrypt session in the log: {}", proxy.log());
+}

@@ -1,10 +1,18 @@
 //! Token sources: where a token from the browser is turned into the [`Console`] it opens.
 //!
-//! Every source (the websockify-style file here; JSON, REST and Redis beside it) returns the
-//! same [`Console`] and the same [`TokenError`]s, so the rest of the proxy does not know which
-//! source it has. Tokens are secrets: nothing here logs one; use [`token_hash`] in logs.
+//! Every source (the websockify-style [`file`](mod@file), libvirt-console-proxy's [`json`] file, the
+//! [`rest`] resolver and [`redis`]) returns the same [`Console`] and the same [`TokenError`]s, so
+//! the rest of the proxy does not know which source it has. [`open`] wraps the source in
+//! [`lifetime::Lifetime`], which applies `expires`, `single_use` and the SPICE grace time the
+//! same way for all of them. Tokens are secrets: nothing here logs one; use [`token_hash`] in
+//! logs.
 
 pub mod file;
+pub mod json;
+pub mod lifetime;
+pub mod redis;
+pub mod rest;
+mod section;
 pub mod target;
 
 use std::fmt;
@@ -105,6 +113,10 @@ pub enum TokenError {
     /// The source did not answer in time. The client gets 504.
     #[error("token source did not answer within {0:?}")]
     Timeout(Duration),
+    /// The source's configuration (`token_source`, its INI section, its certificate files) is
+    /// wrong; found when the source is opened, so the daemon does not start. Fix the named key.
+    #[error("token source configuration: {0}")]
+    Config(String),
 }
 
 /// Looks tokens up. Implementations are shared by all session threads.
@@ -122,18 +134,27 @@ pub trait TokenSource: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// Opens the token source named by the `token_source` setting (for example `file:PATH`).
-/// `ini` is the whole configuration, for sources that read their own section (such as
-/// `[token_rest]` or `[token_redis]`).
+/// Opens the token source named by the `token_source` setting: `file:PATH`, `json:PATH`,
+/// `rest:URL`, `redis://HOST:PORT/DB` or `rediss://HOST:PORT/DB`. `ini` is the whole
+/// configuration, for the sources' own sections (`[token_rest]`, `[token_redis]`) and for
+/// `[tokens]`, read by [`lifetime::Lifetime`], which wraps every source.
 pub fn open(spec: &str, ini: &ini::Ini) -> Result<Box<dyn TokenSource>, TokenError> {
-    let _ = ini;
     let spec = spec.trim();
-    if let Some(path) = spec.strip_prefix("file:") {
-        return Ok(Box::new(file::TokenFile::open(path)?));
-    }
-    Err(TokenError::Unavailable(format!(
-        "unknown token_source '{spec}' (expected file:PATH)"
-    )))
+    let source: Box<dyn TokenSource> = if let Some(path) = spec.strip_prefix("file:") {
+        Box::new(file::TokenFile::open(path)?)
+    } else if let Some(path) = spec.strip_prefix("json:") {
+        Box::new(json::JsonFile::open(path)?)
+    } else if let Some(url) = spec.strip_prefix("rest:") {
+        Box::new(rest::RestResolver::open(url, ini)?)
+    } else if spec.starts_with("redis://") || spec.starts_with("rediss://") {
+        Box::new(redis::RedisSource::open(spec, ini)?)
+    } else {
+        return Err(TokenError::Config(format!(
+            "unknown token_source '{spec}' (expected file:PATH, json:PATH, rest:URL, \
+             redis://HOST:PORT/DB or rediss://HOST:PORT/DB)"
+        )));
+    };
+    Ok(Box::new(lifetime::Lifetime::new(source, ini)?))
 }
 
 /// A short, stable, non-reversible name for a token in logs: the first 12 hex digits of its
@@ -141,6 +162,11 @@ pub fn open(spec: &str, ini: &ini::Ini) -> Result<Box<dyn TokenSource>, TokenErr
 pub fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The full SHA-256 of a token: a key for in-memory tables that must not hold the token itself.
+pub(crate) fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -1,0 +1,234 @@
+//! Token lifetime, applied in one place to every source: [`open`](super::open) wraps the source
+//! in a [`Lifetime`].
+//!
+//! - `expires`: a console past its time answers [`TokenError::Expired`] (the session checks
+//!   [`Console::is_expired`] too; both use the same rule).
+//! - `single_use`: the first `take` in this process consumes the token; later ones answer
+//!   [`TokenError::AlreadyUsed`]. Sources that several proxies share consume it in the store as
+//!   well (Redis deletes the key atomically), so the rule holds across proxies.
+//! - SPICE: a browser opens several websockets (one per SPICE channel) with the same token. A
+//!   single-use SPICE token therefore stays usable in this process for `spice_grace_seconds`
+//!   (section `[tokens]`, default 30; 0 turns it off) after its first use. Only this process
+//!   remembers it: put SPICE consoles behind a load balancer with client affinity. Binding the
+//!   later channels to the first one's session is a later step; this table is where it goes.
+//!
+//! Consumed tokens are remembered by their SHA-256, not the token, until their `expires` has
+//! passed (then they are refused as expired anyway); a single-use token without `expires` is
+//! remembered for the life of the process, so give single-use tokens an expiry.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::section::Section;
+use super::{token_digest, Console, Kind, TokenError, TokenSource};
+
+/// `[tokens] spice_grace_seconds` default.
+pub const DEFAULT_SPICE_GRACE: Duration = Duration::from_secs(30);
+
+/// How often, at most, the table of consumed tokens drops entries that no longer matter.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A token source with `expires`, `single_use` and the SPICE grace time applied.
+pub struct Lifetime {
+    inner: Box<dyn TokenSource>,
+    spice_grace: Duration,
+    consumed: Mutex<Consumed>,
+}
+
+/// Single-use tokens this process has handed out.
+struct Consumed {
+    by_digest: HashMap<[u8; 32], Use>,
+    last_prune: Instant,
+}
+
+/// One consumed token.
+struct Use {
+    /// When its console expires; after that the entry can go.
+    expires: Option<SystemTime>,
+    /// For a SPICE console: the console and when it was first taken, for the grace time.
+    spice: Option<(Console, Instant)>,
+}
+
+impl Lifetime {
+    /// Wraps `inner`, reading `[tokens] spice_grace_seconds` from `ini`.
+    pub fn new(inner: Box<dyn TokenSource>, ini: &ini::Ini) -> Result<Self, TokenError> {
+        let section = Section::new(ini, "tokens", &["spice_grace_seconds"])?;
+        let grace = section.seconds("spice_grace_seconds", DEFAULT_SPICE_GRACE.as_secs_f64())?;
+        Ok(Self::with_spice_grace(inner, grace))
+    }
+
+    /// Wraps `inner` with the given SPICE grace time (zero: none).
+    pub fn with_spice_grace(inner: Box<dyn TokenSource>, spice_grace: Duration) -> Self {
+        Self {
+            inner,
+            spice_grace,
+            consumed: Mutex::new(Consumed {
+                by_digest: HashMap::new(),
+                last_prune: Instant::now(),
+            }),
+        }
+    }
+
+    /// What an already consumed token answers: its console within the SPICE grace time, else
+    /// [`TokenError::AlreadyUsed`].
+    fn again(&self, used: &Use) -> Result<Console, TokenError> {
+        match &used.spice {
+            Some((console, first)) if first.elapsed() < self.spice_grace => {
+                unexpired(console.clone())
+            }
+            _ => Err(TokenError::AlreadyUsed),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Consumed> {
+        self.consumed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl TokenSource for Lifetime {
+    fn take(&self, token: &str) -> Result<Console, TokenError> {
+        let digest = token_digest(token);
+        if let Some(used) = self.lock().by_digest.get(&digest) {
+            return self.again(used);
+        }
+        let console = unexpired(self.inner.take(token)?)?;
+        if !console.single_use {
+            return Ok(console);
+        }
+        let mut consumed = self.lock();
+        consumed.prune(self.spice_grace);
+        if let Some(used) = consumed.by_digest.get(&digest) {
+            // Another thread of this process took it while the source was asked.
+            return self.again(used);
+        }
+        let spice = (console.kind == Kind::Spice && !self.spice_grace.is_zero())
+            .then(|| (console.clone(), Instant::now()));
+        consumed.by_digest.insert(
+            digest,
+            Use {
+                expires: console.expires,
+                spice,
+            },
+        );
+        Ok(console)
+    }
+
+    fn reload(&self) -> Result<(), TokenError> {
+        self.inner.reload()
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+impl Consumed {
+    /// Drops entries whose console has expired (at most once a [`PRUNE_INTERVAL`]); their tokens
+    /// are refused as expired without the table. SPICE entries stay for their grace time.
+    fn prune(&mut self, spice_grace: Duration) {
+        if self.last_prune.elapsed() < PRUNE_INTERVAL {
+            return;
+        }
+        self.last_prune = Instant::now();
+        let now = SystemTime::now();
+        self.by_digest.retain(|_, used| {
+            let in_grace = used
+                .spice
+                .as_ref()
+                .is_some_and(|(_, first)| first.elapsed() < spice_grace);
+            in_grace || !used.expires.is_some_and(|t| now >= t)
+        });
+    }
+}
+
+/// `console`, or [`TokenError::Expired`] when its `expires` has passed.
+fn unexpired(console: Console) -> Result<Console, TokenError> {
+    if console.is_expired(SystemTime::now()) {
+        Err(TokenError::Expired)
+    } else {
+        Ok(console)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Answers every token with a copy of one console and counts the lookups.
+    struct Fixed(Console, Arc<AtomicUsize>);
+
+    impl TokenSource for Fixed {
+        fn take(&self, _: &str) -> Result<Console, TokenError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            Ok(self.0.clone())
+        }
+        fn describe(&self) -> String {
+            "fixed".into()
+        }
+    }
+
+    fn wrapped(console: Console, grace: Duration) -> (Lifetime, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        (
+            Lifetime::with_spice_grace(Box::new(Fixed(console, calls.clone())), grace),
+            calls,
+        )
+    }
+
+    #[test]
+    fn expired_consoles_are_refused() {
+        let mut c = Console::new(Kind::Vnc, "h", 1);
+        c.expires = Some(SystemTime::now() - Duration::from_secs(1));
+        let (src, _) = wrapped(c, Duration::ZERO);
+        assert_eq!(src.take("t"), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn single_use_is_consumed_once_per_token() {
+        let mut c = Console::new(Kind::Vnc, "h", 1);
+        c.single_use = true;
+        let (src, calls) = wrapped(c, DEFAULT_SPICE_GRACE);
+        assert!(src.take("a").is_ok());
+        assert_eq!(src.take("a"), Err(TokenError::AlreadyUsed));
+        assert!(src.take("b").is_ok());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "a consumed token is not looked up again"
+        );
+    }
+
+    #[test]
+    fn a_spice_token_stays_valid_for_the_grace_time() {
+        let mut c = Console::new(Kind::Spice, "h", 1);
+        c.single_use = true;
+        let (src, _) = wrapped(c.clone(), Duration::from_millis(300));
+        for _ in 0..3 {
+            assert_eq!(src.take("s").unwrap().kind, Kind::Spice);
+        }
+        std::thread::sleep(Duration::from_millis(350));
+        assert_eq!(src.take("s"), Err(TokenError::AlreadyUsed));
+        let (src, _) = wrapped(c, Duration::ZERO);
+        assert!(src.take("s").is_ok());
+        assert_eq!(src.take("s"), Err(TokenError::AlreadyUsed));
+    }
+
+    #[test]
+    fn racing_threads_get_one_console() {
+        let mut c = Console::new(Kind::Vnc, "h", 1);
+        c.single_use = true;
+        let (src, _) = wrapped(c, DEFAULT_SPICE_GRACE);
+        let wins = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16).map(|_| s.spawn(|| src.take("r").is_ok())).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|ok| *ok)
+                .count()
+        });
+        assert_eq!(wins, 1);
+    }
+}

@@ -1,0 +1,310 @@
+//! `token_source = redis://HOST:PORT/DB` (or `rediss://` for TLS): a Redis key per token, as
+//! websockify's TokenRedis reads them, so several proxies can share one store.
+//!
+//! The key is `[token_redis] prefix` followed by the token. Its value is one of:
+//! - a console object in JSON (see [`console_from_json_text`]), such as
+//!   `{"type": "vnc", "address": "10.0.0.5:5901", "single_use": true}`;
+//! - websockify's `{"host": "10.0.0.5:5901"}`;
+//! - a plain target, `10.0.0.5:5901` or `vnc://…`, as in a token file.
+//!
+//! A lookup runs one Lua script that reads the key and, when its JSON says
+//! `"single_use": true`, deletes it in the same step: of many proxies racing on one single-use
+//! token, exactly one gets it. Redis's own expiry (`SET … EX 60`) makes a token unknown when it
+//! runs out; `expires` in the JSON is refused as expired, as for every source.
+//!
+//! Section `[token_redis]`:
+//! - `prefix`: prepended to the token to make the key. Default empty (websockify's layout).
+//! - `timeout`: seconds for one lookup, connecting included; at most `connect_timeout`.
+//!   Default 3.
+//! - `ca_certificate`, `client_certificate`, `client_key`: PEM files for `rediss://` (CA
+//!   default: the system's roots; no client certificate by default).
+//!
+//! A password goes in the URL (`redis://:PASSWORD@host:6379/0`, or `redis://USER:PASSWORD@…`
+//! with Redis ACLs); it is never shown in logs.
+
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use ::redis::{Client, Cmd, Connection, IntoConnectionInfo, RedisConnectionInfo, RedisError};
+use url::Url;
+
+use super::json::console_from_json_text;
+use super::section::Section;
+use super::{parse_target, token_hash, Console, TokenError, TokenSource};
+
+/// `[token_redis] timeout` default, in seconds.
+pub const DEFAULT_TIMEOUT: f64 = 3.0;
+
+/// Idle connections kept for reuse; more concurrent lookups open (and then close) their own.
+const MAX_IDLE: usize = 16;
+
+/// Returns `{value, consumed}` for the key, or nil. Deletes the key in the same atomic step when
+/// its value is a JSON object with `"single_use": true`; `consumed` says whether it did.
+const TAKE_SCRIPT: &str = r#"
+local value = redis.call('GET', KEYS[1])
+if not value then return false end
+local ok, console = pcall(cjson.decode, value)
+if ok and type(console) == 'table' and console['single_use'] == true then
+  redis.call('DEL', KEYS[1])
+  return {value, 1}
+end
+return {value, 0}
+"#;
+
+/// Keys of `[token_redis]`.
+const KEYS: &[&str] = &[
+    "prefix",
+    "timeout",
+    "ca_certificate",
+    "client_certificate",
+    "client_key",
+];
+
+/// A `redis://` or `rediss://` token source.
+pub struct RedisSource {
+    /// Connects without any setup command (no AUTH, SELECT or CLIENT SETINFO): the redis crate
+    /// would wait up to the timeout for each of them; [`RedisSource::connect`] sends them
+    /// itself within the lookup's deadline.
+    client: Client,
+    /// `AUTH` arguments from the URL (`[username,] password`), if any.
+    auth: Vec<String>,
+    /// The database number from the URL.
+    db: i64,
+    /// The URL without credentials, for logs.
+    shown: String,
+    prefix: String,
+    timeout: Duration,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl RedisSource {
+    /// Checks the URL and reads `[token_redis]`, then tries to reach Redis once. Redis being
+    /// down is only logged: lookups connect again, and answer [`TokenError::Unavailable`] until
+    /// it is back.
+    pub fn open(url: &str, ini: &ini::Ini) -> Result<Self, TokenError> {
+        let section = Section::new(ini, "token_redis", KEYS)?;
+        let mut shown = Url::parse(url)
+            .map_err(|e| TokenError::Config(format!("token_source: not a valid redis URL: {e}")))?;
+        let _ = shown.set_password(None);
+        let _ = shown.set_username("");
+        let shown = shown.to_string();
+        let bad = |e: RedisError| TokenError::Config(format!("token_source {shown}: {e}"));
+        let info = url.into_connection_info().map_err(bad)?;
+        let settings = info.redis_settings();
+        let auth: Vec<String> = match settings.password() {
+            None => Vec::new(),
+            Some(password) => settings
+                .username()
+                .into_iter()
+                .chain([password])
+                .map(String::from)
+                .collect(),
+        };
+        let db = settings.db();
+        let info = info.set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
+        let tls = section.tls_files()?;
+        let client = if url.starts_with("rediss://") {
+            install_crypto_provider();
+            let certificates = ::redis::TlsCertificates {
+                client_tls: tls.client.map(|id| ::redis::ClientTlsConfig {
+                    client_cert: id.cert_pem,
+                    client_key: id.key_pem,
+                }),
+                root_cert: tls.ca_pem,
+            };
+            Client::build_with_tls(info, certificates).map_err(bad)?
+        } else if tls.ca_pem.is_some() || tls.client.is_some() {
+            return Err(section.invalid(
+                "ca_certificate",
+                "TLS files are set but token_source is redis:// (use rediss:// for TLS)",
+            ));
+        } else {
+            Client::open(info).map_err(bad)?
+        };
+        let source = Self {
+            client,
+            auth,
+            db,
+            shown,
+            prefix: section.get("prefix").unwrap_or("").to_string(),
+            timeout: section.lookup_timeout(ini, DEFAULT_TIMEOUT)?,
+            idle: Mutex::new(Vec::new()),
+        };
+        let deadline = Instant::now() + source.timeout;
+        match source.connect(deadline) {
+            Ok(connection) => source.give_back(connection),
+            Err(e) => log::warn!(
+                "{}: not reachable now ({e}); lookups will try again",
+                source.shown
+            ),
+        }
+        Ok(source)
+    }
+
+    /// Runs the take script for `key` on a pooled or new connection, retrying once on a new
+    /// connection when a pooled one turns out to be closed (Redis restarted, idle timeout).
+    fn run_script(
+        &self,
+        key: &str,
+        deadline: Instant,
+    ) -> Result<Option<(Vec<u8>, i64)>, TokenError> {
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let reused = pooled.is_some();
+        let mut connection = match pooled {
+            Some(c) => c,
+            None => self.connect(deadline)?,
+        };
+        let mut take = ::redis::cmd("EVAL");
+        take.arg(TAKE_SCRIPT).arg(1).arg(key);
+        match command(&mut connection, &take, deadline) {
+            Ok(reply) => {
+                self.give_back(connection);
+                Ok(reply)
+            }
+            Err(e) if reused && (e.is_connection_dropped() || e.is_connection_refusal()) => {
+                let mut connection = self.connect(deadline)?;
+                let reply =
+                    command(&mut connection, &take, deadline).map_err(|e| self.failure(e))?;
+                self.give_back(connection);
+                Ok(reply)
+            }
+            // The connection is dropped: after a timeout its late reply would answer the next
+            // lookup.
+            Err(e) => Err(self.failure(e)),
+        }
+    }
+
+    /// A new connection, authenticated and on the URL's database, by `deadline`.
+    fn connect(&self, deadline: Instant) -> Result<Connection, TokenError> {
+        let left = remaining(deadline).ok_or(TokenError::Timeout(self.timeout))?;
+        let mut connection = self
+            .client
+            .get_connection_with_timeout(left)
+            .map_err(|e| self.failure(e))?;
+        let mut setup = Vec::new();
+        if !self.auth.is_empty() {
+            setup.push(::redis::cmd("AUTH").arg(&self.auth).clone());
+        }
+        if self.db != 0 {
+            setup.push(::redis::cmd("SELECT").arg(self.db).clone());
+        }
+        setup.push(::redis::cmd("PING").clone());
+        for step in &setup {
+            command::<()>(&mut connection, step, deadline).map_err(|e| self.failure(e))?;
+        }
+        Ok(connection)
+    }
+
+    fn give_back(&self, connection: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(connection);
+        }
+    }
+
+    fn failure(&self, e: RedisError) -> TokenError {
+        if e.is_timeout() {
+            TokenError::Timeout(self.timeout)
+        } else {
+            TokenError::Unavailable(format!("{}: {e}", self.shown))
+        }
+    }
+
+    /// Where a token's entry is, for errors: the store, the prefix and the token's hash.
+    fn location(&self, token: &str) -> String {
+        format!(
+            "{} key '{}' + token hash {}",
+            self.shown,
+            self.prefix,
+            token_hash(token)
+        )
+    }
+}
+
+impl TokenSource for RedisSource {
+    fn take(&self, token: &str) -> Result<Console, TokenError> {
+        let deadline = Instant::now() + self.timeout;
+        let key = format!("{}{token}", self.prefix);
+        let reply = self.run_script(&key, deadline).inspect_err(|e| {
+            log::debug!("{}: token hash {}: {e}", self.shown, token_hash(token));
+        })?;
+        let Some((value, consumed)) = reply else {
+            return Err(TokenError::Unknown);
+        };
+        let malformed = |detail: String| TokenError::Malformed {
+            location: self.location(token),
+            detail,
+        };
+        let text = String::from_utf8(value).map_err(|_| malformed("value is not UTF-8".into()))?;
+        let console = if text.trim_start().starts_with(['{', '"']) {
+            console_from_json_text(text.as_bytes())
+        } else {
+            parse_target(&text)
+        }
+        .map_err(malformed)?;
+        if console.single_use && consumed != 1 {
+            // Redis's JSON reader did not see what ours saw: refuse rather than hand out a
+            // single-use token that was not consumed.
+            return Err(malformed(
+                "single_use entry could not be consumed atomically".into(),
+            ));
+        }
+        Ok(console)
+    }
+
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+}
+
+/// Runs one command, its send and its reply bounded by `deadline`.
+fn command<T: ::redis::FromRedisValue>(
+    connection: &mut Connection,
+    command: &Cmd,
+    deadline: Instant,
+) -> Result<T, RedisError> {
+    let left = remaining(deadline).ok_or_else(|| {
+        RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no time left",
+        ))
+    })?;
+    connection.set_read_timeout(Some(left))?;
+    connection.set_write_timeout(Some(left))?;
+    command.query(connection)
+}
+
+/// Time left until `deadline`, if any.
+fn remaining(deadline: Instant) -> Option<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+}
+
+/// The redis crate builds its rustls configuration with the process's default crypto provider;
+/// make that the ring provider the rest of the proxy uses (if none is installed yet).
+fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // An error means another provider is already the default, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shown_url_has_no_password() {
+        let ini = ini::Ini::load_from_str("[token_redis]\ntimeout = 0.2\n").unwrap();
+        let src = RedisSource::open("redis://:hunter2@127.0.0.1:1/3", &ini).unwrap();
+        assert_eq!(src.describe(), "redis://127.0.0.1:1/3");
+        let err = src.take("t").unwrap_err().to_string();
+        assert!(
+            err.starts_with("token source unavailable: redis://127.0.0.1:1/3: "),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

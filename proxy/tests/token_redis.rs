@@ -1,0 +1,290 @@
+//! `token_source = redis://…` and `rediss://…` against a real `redis-server` on loopback:
+//! websockify's layouts and the JSON console object, lifetime rules, the atomic single-use take
+//! raced by two "proxies", and a Redis that is down or hangs.
+
+mod token_support;
+
+use std::net::TcpListener;
+use std::sync::Barrier;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use consolegate::token::{token_hash, Kind, TokenError};
+use token_support::{free_port, open, pki, timed, Redis};
+
+const PREFIX: &str = "[token_redis]\nprefix = consolegate:\n";
+
+#[test]
+fn websockify_layouts_and_the_console_object() {
+    let redis = Redis::start();
+    redis.set("ws-json", r#"{"host": "10.0.0.5:5901"}"#);
+    redis.set("ws-plain", "10.0.0.6:5902");
+    redis.set("url", "spice://:ticket@10.0.0.7:5930");
+    redis.set(
+        "full",
+        r#"{"type": "serial", "address": "[fd00::1]:7000", "username": "u", "password": "p"}"#,
+    );
+    let src = open(&redis.url(), "");
+    assert_eq!(src.describe(), redis.url());
+
+    assert_eq!(src.take("ws-json").unwrap().address(), "10.0.0.5:5901");
+    assert_eq!(src.take("ws-plain").unwrap().port, 5902);
+    let c = src.take("url").unwrap();
+    assert_eq!(
+        (c.kind, c.password.as_deref()),
+        (Kind::Spice, Some("ticket"))
+    );
+    let c = src.take("full").unwrap();
+    assert_eq!(
+        (c.kind, c.address().as_str(), c.username.as_deref()),
+        (Kind::Serial, "[fd00::1]:7000", Some("u"))
+    );
+    assert_eq!(src.take("absent"), Err(TokenError::Unknown));
+}
+
+#[test]
+fn prefix_expiry_single_use_and_malformed() {
+    let redis = Redis::start();
+    let past = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
+    redis.set("consolegate:t", r#"{"type": "vnc", "address": "h:1"}"#);
+    redis.set("t2", r#"{"type": "vnc", "address": "h:2"}"#);
+    redis.set(
+        "consolegate:old",
+        &format!(r#"{{"address": "h:3", "expires": {past}}}"#),
+    );
+    redis.set(
+        "consolegate:once",
+        r#"{"type": "vnc", "address": "h:4", "single_use": true}"#,
+    );
+    redis.set(
+        "consolegate:bad",
+        r#"{"type": "vnc", "address": "h:99999"}"#,
+    );
+    redis.set("consolegate:worse", r#"{"type": "vnc", "#);
+    redis::cmd("SET")
+        .arg("consolegate:ttl")
+        .arg("h:5")
+        .arg("PX")
+        .arg(300)
+        .exec(&mut redis.cli())
+        .unwrap();
+    let src = open(&redis.url(), PREFIX);
+
+    assert_eq!(src.take("t").unwrap().port, 1);
+    assert_eq!(
+        src.take("t2"),
+        Err(TokenError::Unknown),
+        "keys without the prefix are not tokens"
+    );
+    assert_eq!(src.take("old"), Err(TokenError::Expired));
+
+    assert!(src.take("once").unwrap().single_use);
+    assert!(
+        !redis.exists("consolegate:once"),
+        "consumed in Redis, for every proxy"
+    );
+    assert_eq!(src.take("once"), Err(TokenError::AlreadyUsed));
+    let other_proxy = open(&redis.url(), PREFIX);
+    assert_eq!(other_proxy.take("once"), Err(TokenError::Unknown));
+
+    let location = format!(
+        "{} key 'consolegate:' + token hash {}",
+        redis.url(),
+        token_hash("bad")
+    );
+    assert_eq!(
+        src.take("bad"),
+        Err(TokenError::Malformed {
+            location,
+            detail: "address: bad port '99999'".into()
+        })
+    );
+    let err = src.take("worse").unwrap_err().to_string();
+    assert!(err.contains("not valid JSON (Eof error"), "{err}");
+
+    assert_eq!(src.take("ttl").unwrap().port, 5);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        src.take("ttl"),
+        Err(TokenError::Unknown),
+        "Redis's own expiry makes it unknown"
+    );
+}
+
+#[test]
+fn two_proxies_racing_on_a_single_use_token_admit_exactly_one() {
+    let redis = Redis::start();
+    let proxies = [open(&redis.url(), PREFIX), open(&redis.url(), PREFIX)];
+    for round in 0..3 {
+        let token = format!("race-{round}");
+        redis.set(
+            &format!("consolegate:{token}"),
+            r#"{"type": "vnc", "address": "h:1", "single_use": true}"#,
+        );
+        let start = Barrier::new(100);
+        let results: Vec<Result<_, TokenError>> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..100)
+                .map(|i| {
+                    let (proxy, start, token) = (&proxies[i % 2], &start, &token);
+                    s.spawn(move || {
+                        start.wait();
+                        proxy.take(token)
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {results:?}");
+        assert!(
+            results.iter().all(|r| matches!(
+                r,
+                Ok(_) | Err(TokenError::Unknown | TokenError::AlreadyUsed)
+            )),
+            "round {round}: {results:?}"
+        );
+    }
+}
+
+#[test]
+fn a_redis_that_is_down_is_unavailable_at_once() {
+    let url = format!("redis://127.0.0.1:{}/0", free_port());
+    let src = open(&url, "");
+    let (result, took) = timed(|| src.take("t"));
+    match result {
+        Err(TokenError::Unavailable(why)) => assert!(why.starts_with(&format!("{url}: ")), "{why}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+#[test]
+fn a_hanging_redis_times_out_and_later_answers_stay_in_step() {
+    let redis = Redis::start();
+    redis.set("a", "h:1");
+    redis.set("b", "h:2");
+    let src = open(&redis.url(), "[token_redis]\ntimeout = 0.5\n");
+    assert_eq!(src.take("a").unwrap().port, 1, "a pooled connection exists");
+
+    // DEBUG SLEEP blocks the whole server, as a stuck Redis would.
+    let sleeper = std::thread::spawn({
+        let mut cli = redis.cli();
+        move || redis::cmd("DEBUG").arg("SLEEP").arg(1.5).exec(&mut cli)
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let (result, took) = timed(|| src.take("a"));
+    assert_eq!(result, Err(TokenError::Timeout(Duration::from_millis(500))));
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_millis(1000),
+        "{took:?}"
+    );
+    sleeper.join().unwrap().unwrap();
+
+    // The connection that timed out is gone: its late reply cannot answer this lookup.
+    assert_eq!(src.take("b").unwrap().port, 2);
+    assert_eq!(src.take("a").unwrap().port, 1);
+}
+
+#[test]
+fn a_server_that_accepts_but_never_answers_times_out_without_blocking_others() {
+    let black_hole = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = format!(
+        "redis://127.0.0.1:{}/0",
+        black_hole.local_addr().unwrap().port()
+    );
+    let redis = Redis::start();
+    redis.set("t", "h:9");
+    let stuck = open(&silent, "[token_redis]\ntimeout = 0.5\n");
+    let healthy = open(&redis.url(), "[token_redis]\ntimeout = 0.5\n");
+    std::thread::scope(|s| {
+        let waiting = s.spawn(|| timed(|| stuck.take("t")));
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(healthy.take("t").unwrap().port, 9);
+        let (result, took) = waiting.join().unwrap();
+        assert_eq!(result, Err(TokenError::Timeout(Duration::from_millis(500))));
+        assert!(took < Duration::from_millis(1000), "{took:?}");
+    });
+}
+
+#[test]
+fn rediss_with_a_client_certificate() {
+    let pki = pki("redis-tls");
+    let redis = Redis::start_tls(&pki);
+    redis.set("t", r#"{"type": "vnc", "address": "h:5901"}"#);
+    let conf = format!(
+        "[token_redis]\nca_certificate = {}\nclient_certificate = {}\nclient_key = {}\n",
+        pki.path("ca-cert.pem").display(),
+        pki.path("client-cert.pem").display(),
+        pki.path("client-key.pem").display(),
+    );
+    let src = open(&redis.tls_url(), &conf);
+    assert_eq!(src.take("t").unwrap().port, 5901);
+
+    let ca_only = format!(
+        "[token_redis]\nca_certificate = {}\n",
+        pki.path("ca-cert.pem").display()
+    );
+    let src = open(&redis.tls_url(), &ca_only);
+    match src.take("t") {
+        Err(TokenError::Unavailable(why)) => assert!(why.starts_with(&redis.tls_url()), "{why}"),
+        other => panic!("without a client certificate: expected Unavailable, got {other:?}"),
+    }
+}
+
+#[test]
+fn tls_files_with_plain_redis_are_a_configuration_error() {
+    let pki = pki("redis-conf");
+    let conf = format!(
+        "[token_redis]\nca_certificate = {}\n",
+        pki.path("ca-cert.pem").display()
+    );
+    let err = consolegate::token::open("redis://127.0.0.1:1/0", &token_support::ini(&conf))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("use rediss:// for TLS"), "{err}");
+}
+
+#[test]
+fn the_url_s_user_password_and_database_are_used_and_never_shown() {
+    let redis = Redis::start();
+    let mut cli = redis.cli();
+    redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "proxy",
+            "on",
+            ">s3cret",
+            "~consolegate:*",
+            "+@all",
+        ])
+        .exec(&mut cli)
+        .unwrap();
+    redis::cmd("SELECT").arg(2).exec(&mut cli).unwrap();
+    redis::cmd("SET")
+        .arg("consolegate:t")
+        .arg("h:22")
+        .exec(&mut cli)
+        .unwrap();
+    let url = format!("redis://proxy:s3cret@127.0.0.1:{}/2", redis.port);
+    let src = open(&url, PREFIX);
+    assert_eq!(
+        src.describe(),
+        format!("redis://127.0.0.1:{}/2", redis.port)
+    );
+    assert_eq!(src.take("t").unwrap().port, 22);
+
+    let wrong = open(
+        &format!("redis://proxy:wrong@127.0.0.1:{}/2", redis.port),
+        PREFIX,
+    );
+    match wrong.take("t") {
+        Err(TokenError::Unavailable(why)) => {
+            assert!(why.contains("WRONGPASS"), "{why}");
+            assert!(!why.contains("wrong@") && !why.contains("s3cret"), "{why}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}

@@ -1,0 +1,241 @@
+//! `token_source = rest:URL` against a real HTTPS resolver on loopback that requires a client
+//! certificate: the libvirt-console-proxy protocol, escaping, lifetime rules, caching, and a
+//! resolver that is down, hangs, or refuses the proxy's certificate.
+
+mod token_support;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use consolegate::token::{token_hash, Kind, TokenError};
+use token_support::{free_port, open, pki, timed, Answer, Resolver};
+
+/// `[token_rest]` with the PKI's CA and client certificate, and `extra` keys.
+fn conf(pki: &consolegate_tls_client::test_pki::TestPki, extra: &str) -> String {
+    format!(
+        "[token_rest]\nca_certificate = {}\nclient_certificate = {}\nclient_key = {}\n{extra}",
+        pki.path("ca-cert.pem").display(),
+        pki.path("client-cert.pem").display(),
+        pki.path("client-key.pem").display(),
+    )
+}
+
+#[test]
+fn found_unknown_expired_single_use_and_malformed_over_https() {
+    let pki = pki("rest-basic");
+    let resolver = Resolver::start_tls(&pki);
+    let past = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 5;
+    resolver.answer("t1", 200, r#"{"type": "spice", "address": "10.1.2.3:5930", "insecure": false, "tlsTunnel": true, "password": "ticket"}"#);
+    resolver.answer(
+        "old",
+        200,
+        &format!(r#"{{"type": "vnc", "address": "h:1", "expires": {past}}}"#),
+    );
+    resolver.answer(
+        "once",
+        200,
+        r#"{"type": "vnc", "address": "h:2", "single_use": true}"#,
+    );
+    resolver.answer("bad", 200, r#"{"type": "vnc", "adress": "h:3"}"#);
+    resolver.answer("junk", 200, "<html>");
+    resolver.answer("broken", 500, "oops");
+    let src = open(&format!("rest:{}", resolver.url()), &conf(&pki, ""));
+
+    let c = src.take("t1").unwrap();
+    assert_eq!(
+        (c.kind, c.address().as_str(), c.password.as_deref()),
+        (Kind::Spice, "10.1.2.3:5930", Some("ticket"))
+    );
+    assert_eq!(src.take("nope"), Err(TokenError::Unknown));
+    assert_eq!(src.take("old"), Err(TokenError::Expired));
+    assert!(src.take("once").unwrap().single_use);
+    assert_eq!(src.take("once"), Err(TokenError::AlreadyUsed));
+    let location = format!(
+        "reply of resolver {} for token hash {}",
+        resolver.url(),
+        token_hash("bad")
+    );
+    assert_eq!(
+        src.take("bad"),
+        Err(TokenError::Malformed {
+            location,
+            detail: "unknown key 'adress' (did you mean 'address'?)".into()
+        })
+    );
+    let err = src.take("junk").unwrap_err().to_string();
+    assert!(err.contains("not valid JSON"), "{err}");
+    assert_eq!(
+        src.take("broken"),
+        Err(TokenError::Unavailable(format!(
+            "resolver {} answered HTTP 500",
+            resolver.url()
+        )))
+    );
+}
+
+#[test]
+fn a_token_with_slash_and_question_mark_reaches_the_resolver_escaped() {
+    let pki = pki("rest-escape");
+    let resolver = Resolver::start_tls(&pki);
+    let token = "a/b?c=d&e#f g%";
+    resolver.answer(token, 200, r#"{"type": "vnc", "address": "h:5900"}"#);
+    let src = open(&format!("rest:{}/", resolver.url()), &conf(&pki, ""));
+    assert_eq!(src.take(token).unwrap().port, 5900);
+    assert_eq!(
+        resolver.paths(),
+        ["/api/token/a%2Fb%3Fc%3Dd%26e%23f%20g%25"]
+    );
+}
+
+#[test]
+fn without_the_client_certificate_the_resolver_refuses_clearly() {
+    let pki = pki("rest-nocert");
+    let resolver = Resolver::start_tls(&pki);
+    resolver.answer("t", 200, r#"{"address": "h:1"}"#);
+    let ca_only = format!(
+        "[token_rest]\nca_certificate = {}\n",
+        pki.path("ca-cert.pem").display()
+    );
+    let src = open(&format!("rest:{}", resolver.url()), &ca_only);
+    match src.take("t") {
+        Err(TokenError::Unavailable(why)) => {
+            assert!(
+                why.starts_with(&format!("resolver {}: ", resolver.url())),
+                "{why}"
+            );
+            assert!(why.contains("CertificateRequired"), "{why}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+
+    let rogue = format!(
+        "[token_rest]\nca_certificate = {}\nclient_certificate = {}\nclient_key = {}\n",
+        pki.path("rogue/ca-cert.pem").display(),
+        pki.path("client-cert.pem").display(),
+        pki.path("client-key.pem").display(),
+    );
+    let src = open(&format!("rest:{}", resolver.url()), &rogue);
+    let err = src.take("t").unwrap_err().to_string();
+    assert!(
+        err.contains("UnknownIssuer"),
+        "a server from another CA is refused: {err}"
+    );
+}
+
+#[test]
+fn a_resolver_that_is_down_is_unavailable_at_once() {
+    let url = format!("http://127.0.0.1:{}/api", free_port());
+    let src = open(&format!("rest:{url}"), "[token_rest]\ninsecure = true\n");
+    let (result, took) = timed(|| src.take("t"));
+    match result {
+        Err(TokenError::Unavailable(why)) => {
+            assert!(why.starts_with(&format!("resolver {url}: ")), "{why}")
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+#[test]
+fn a_hanging_resolver_times_out_while_other_lookups_go_on() {
+    let pki = pki("rest-hang");
+    let resolver = Resolver::start_tls(&pki);
+    resolver.set("slow", Answer::Hang(Duration::from_secs(5)));
+    resolver.answer("fast", 200, r#"{"address": "h:7"}"#);
+    let src = open(
+        &format!("rest:{}", resolver.url()),
+        &conf(&pki, "timeout = 0.8\n"),
+    );
+    std::thread::scope(|s| {
+        let slow = s.spawn(|| timed(|| src.take("slow")));
+        std::thread::sleep(Duration::from_millis(200));
+        let (fast, took) = timed(|| src.take("fast"));
+        assert_eq!(fast.unwrap().port, 7);
+        assert!(
+            took < Duration::from_millis(500),
+            "the second lookup waited {took:?}"
+        );
+        let (result, took) = slow.join().unwrap();
+        assert_eq!(result, Err(TokenError::Timeout(Duration::from_millis(800))));
+        assert!(
+            took >= Duration::from_millis(700) && took < Duration::from_millis(1500),
+            "{took:?}"
+        );
+    });
+}
+
+#[test]
+fn positive_answers_are_cached_when_asked_but_never_single_use_ones() {
+    let pki = pki("rest-cache");
+    let resolver = Resolver::start_tls(&pki);
+    resolver.answer("t", 200, r#"{"address": "h:1"}"#);
+    resolver.answer("once", 200, r#"{"address": "h:2", "single_use": true}"#);
+    let src = open(
+        &format!("rest:{}", resolver.url()),
+        &conf(&pki, "cache_seconds = 0.5\n"),
+    );
+    for _ in 0..3 {
+        assert_eq!(src.take("t").unwrap().port, 1);
+    }
+    assert_eq!(resolver.paths().len(), 1, "answered from the cache");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(src.take("t").unwrap().port, 1);
+    assert_eq!(
+        resolver.paths().len(),
+        2,
+        "asked again once the answer went stale"
+    );
+
+    // A second proxy (its own source) still reaches the resolver for the single-use token.
+    let other = open(
+        &format!("rest:{}", resolver.url()),
+        &conf(&pki, "cache_seconds = 60\n"),
+    );
+    assert!(src.take("once").is_ok());
+    assert!(
+        other.take("once").is_ok(),
+        "the resolver itself did not consume it"
+    );
+    assert_eq!(resolver.paths().len(), 4);
+}
+
+#[test]
+fn configuration_mistakes_stop_start_up() {
+    let pki = pki("rest-config");
+    let url = "rest:https://localhost:1/api";
+    let cases = [
+        (
+            format!(
+                "[token_rest]\nclient_certificate = {}\n",
+                pki.path("client-cert.pem").display()
+            ),
+            "[token_rest] client_key: needed with client_certificate",
+        ),
+        (
+            format!(
+                "[token_rest]\nclient_certificate = {}\nclient_key = {}\n",
+                pki.path("client-cert.pem").display(),
+                pki.path("server-key.pem").display()
+            ),
+            "[token_rest] client_key: ",
+        ),
+        (
+            "[token_rest]\ntimeout = 10\n".into(),
+            "[token_rest] timeout: 10s is longer than connect_timeout (5s)",
+        ),
+        (
+            "[token_rest]\ncache = 5\n".into(),
+            "unknown key 'cache' in [token_rest]",
+        ),
+    ];
+    for (conf, expected) in cases {
+        let err = consolegate::token::open(url, &token_support::ini(&conf))
+            .err()
+            .unwrap();
+        assert!(matches!(err, TokenError::Config(_)), "{err}");
+        assert!(err.to_string().contains(expected), "{conf}: {err}");
+    }
+}

@@ -1,0 +1,369 @@
+//! Support for the token-source integration tests: real servers on loopback (a `redis-server`
+//! process, an HTTP(S) resolver on a thread), stopped on drop. A missing `redis-server` fails the
+//! test with what to install; nothing is skipped.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use consolegate::token::{self, TokenSource};
+use consolegate_tls_client::test_pki::TestPki;
+
+/// Opens `spec` the way the daemon does, with `conf` as the INI file.
+pub fn open(spec: &str, conf: &str) -> Box<dyn TokenSource> {
+    token::open(spec, &ini(conf)).unwrap_or_else(|e| panic!("open {spec}: {e}"))
+}
+
+/// Parses INI text.
+pub fn ini(conf: &str) -> ini::Ini {
+    ini::Ini::load_from_str(conf).expect("test INI")
+}
+
+/// Runs `f` and measures it.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let start = Instant::now();
+    let out = f();
+    (out, start.elapsed())
+}
+
+/// A loopback port nothing listens on (just now).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A fresh scratch directory for this process and `name`.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cg-token-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch directory");
+    dir
+}
+
+/// A test PKI (CA, server and client certificates, and an unrelated `rogue/` set).
+pub fn pki(name: &str) -> TestPki {
+    TestPki::generate(&format!("token-{name}"))
+}
+
+/// A `redis-server` on loopback without persistence, killed on drop.
+pub struct Redis {
+    child: Child,
+    /// The plain port.
+    pub port: u16,
+    /// The TLS port, when started with TLS.
+    pub tls_port: Option<u16>,
+    dir: PathBuf,
+}
+
+impl Redis {
+    /// Starts a plain `redis-server`.
+    pub fn start() -> Self {
+        Self::spawn(None)
+    }
+
+    /// Starts a `redis-server` with a plain port (for setting keys up) and a TLS port whose
+    /// clients must present a certificate from `pki`'s CA.
+    pub fn start_tls(pki: &TestPki) -> Self {
+        Self::spawn(Some(pki))
+    }
+
+    fn spawn(pki: Option<&TestPki>) -> Self {
+        let port = free_port();
+        let dir = scratch(&format!("redis-{port}"));
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--enable-debug-command", "local"])
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--logfile")
+            .arg(dir.join("redis.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let tls_port = pki.map(|pki| {
+            let tls_port = free_port();
+            cmd.args([
+                "--tls-port",
+                &tls_port.to_string(),
+                "--tls-auth-clients",
+                "yes",
+            ])
+            .arg("--tls-cert-file")
+            .arg(pki.path("server-cert.pem"))
+            .arg("--tls-key-file")
+            .arg(pki.path("server-key.pem"))
+            .arg("--tls-ca-cert-file")
+            .arg(pki.path("ca-cert.pem"));
+            tls_port
+        });
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot run redis-server ({e}): install it (apt-get install redis-server)")
+        });
+        let redis = Self {
+            child,
+            port,
+            tls_port,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !redis.answers_ping() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not come up: see {}",
+                redis.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    }
+
+    fn answers_ping(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let mut reply = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok()
+            && s.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+
+    fn log(&self) -> String {
+        self.dir.join("redis.log").display().to_string()
+    }
+
+    /// `redis://127.0.0.1:PORT/0`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// `rediss://localhost:TLS_PORT/0`.
+    pub fn tls_url(&self) -> String {
+        format!(
+            "rediss://localhost:{}/0",
+            self.tls_port.expect("started with TLS")
+        )
+    }
+
+    /// A connection on the plain port, for setting keys up.
+    pub fn cli(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("connect to the test redis-server")
+    }
+
+    /// `SET key value`.
+    pub fn set(&self, key: &str, value: &str) {
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .exec(&mut self.cli())
+            .expect("SET");
+    }
+
+    /// Whether `key` exists.
+    pub fn exists(&self, key: &str) -> bool {
+        redis::cmd("EXISTS")
+            .arg(key)
+            .query::<i64>(&mut self.cli())
+            .expect("EXISTS")
+            == 1
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What the resolver answers for one token.
+#[derive(Clone)]
+pub enum Answer {
+    /// This status and body.
+    Reply(u16, String),
+    /// Nothing for this long, then close.
+    Hang(Duration),
+}
+
+/// A libvirt-console-proxy-style resolver: `GET /api/token/<escaped token>`, answered from a
+/// table by the decoded token (404 when absent). Over TLS it requires a client certificate from
+/// the PKI's CA. Records every request path as received.
+pub struct Resolver {
+    port: u16,
+    tls: bool,
+    answers: Arc<Mutex<HashMap<String, Answer>>>,
+    paths: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Resolver {
+    /// Starts a plain HTTP resolver.
+    pub fn start() -> Self {
+        Self::spawn(None)
+    }
+
+    /// Starts an HTTPS resolver with `pki`'s server certificate, requiring a client certificate.
+    pub fn start_tls(pki: &TestPki) -> Self {
+        Self::spawn(Some(server_config(pki)))
+    }
+
+    fn spawn(tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the resolver");
+        let port = listener.local_addr().expect("resolver address").port();
+        let resolver = Self {
+            port,
+            tls: tls.is_some(),
+            answers: Arc::default(),
+            paths: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (answers, paths, stop) = (
+            resolver.answers.clone(),
+            resolver.paths.clone(),
+            resolver.stop.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let (answers, paths, tls) = (answers.clone(), paths.clone(), tls.clone());
+                std::thread::spawn(move || serve(stream, tls, &answers, &paths));
+            }
+        });
+        resolver
+    }
+
+    /// The base URL (`http(s)://localhost:PORT/api`).
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://localhost:{}/api", self.port)
+    }
+
+    /// Answers `token` with `status` and `body`.
+    pub fn answer(&self, token: &str, status: u16, body: &str) {
+        self.set(token, Answer::Reply(status, body.into()));
+    }
+
+    /// Sets what `token` gets.
+    pub fn set(&self, token: &str, answer: Answer) {
+        self.answers.lock().unwrap().insert(token.into(), answer);
+    }
+
+    /// Every request path received so far.
+    pub fn paths(&self) -> Vec<String> {
+        self.paths.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Resolver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn server_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(pki.path("ca-cert.pem")).expect("CA file") {
+        roots.add(ca.expect("CA certificate")).expect("add CA");
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .expect("client verifier");
+    let chain = CertificateDer::pem_file_iter(pki.path("server-cert.pem"))
+        .expect("server certificate")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("server certificate");
+    let key = PrivateKeyDer::from_pem_file(pki.path("server-key.pem")).expect("server key");
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| {
+            b.with_client_cert_verifier(verifier)
+                .with_single_cert(chain, key)
+        })
+        .expect("server config");
+    Arc::new(config)
+}
+
+/// Serves one connection: one request, one answer, close.
+fn serve(
+    stream: TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    answers: &Mutex<HashMap<String, Answer>>,
+    paths: &Mutex<Vec<String>>,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    match tls {
+        None => respond(stream, answers, paths),
+        Some(config) => {
+            let Ok(conn) = rustls::ServerConnection::new(config) else {
+                return;
+            };
+            respond(rustls::StreamOwned::new(conn, stream), answers, paths)
+        }
+    }
+}
+
+fn respond(
+    mut stream: impl Read + Write,
+    answers: &Mutex<HashMap<String, Answer>>,
+    paths: &Mutex<Vec<String>>,
+) {
+    let mut head = BufReader::new(&mut stream);
+    let mut request_line = String::new();
+    if head.read_line(&mut request_line).is_err() {
+        return; // a TLS handshake refused, or a client gone
+    }
+    loop {
+        let mut line = String::new();
+        match head.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => {}
+        }
+    }
+    drop(head);
+    let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
+    paths.lock().unwrap().push(path.clone());
+    let token = path
+        .strip_prefix("/api/token/")
+        .filter(|t| !t.contains('/'))
+        .map(|t| {
+            percent_encoding::percent_decode_str(t)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
+    let answer = token.and_then(|t| answers.lock().unwrap().get(&t).cloned());
+    let (status, body) = match answer {
+        Some(Answer::Reply(status, body)) => (status, body),
+        Some(Answer::Hang(time)) => {
+            std::thread::sleep(time);
+            return;
+        }
+        None => (404, "no such token".to_string()),
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.flush();
+}

@@ -20,4 +20,5 @@ pub mod rfb;
 pub mod scratch;
 pub mod setup;
 pub mod wait;
+pub mod web;
 pub mod ws;

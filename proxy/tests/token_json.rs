@@ -5,7 +5,7 @@ mod token_support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use consolegate::token::{token_hash, Kind, TokenError};
+use consolegate::token::{token_hash, Kind, TokenError, TokenSource};
 use token_support::{open, scratch};
 
 fn unix_now() -> u64 {
@@ -158,4 +158,13 @@ fn a_missing_file_is_unavailable_at_open() {
         .err()
         .unwrap();
     assert!(matches!(err, TokenError::Unavailable(_)), "{err}");
+}
+
+#[test]
+fn the_example_file_loads_without_problems() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/tokens.json.example");
+    let src = consolegate::token::json::JsonFile::open(path).unwrap();
+    assert_eq!(src.problems(), Vec::<String>::new());
+    let spice = src.take("c3d2e1f0a9b8c7d6").unwrap();
+    assert_eq!((spice.kind, spice.single_use), (Kind::Spice, true));
 }

@@ -8,7 +8,8 @@ mod support;
 use std::io::Write;
 use std::time::Duration;
 
-use consolegate_tests::proxy::{check_config, Proxy};
+use consolegate_tests::pki::pki;
+use consolegate_tests::proxy::{check_config, workspace_root, Config, Proxy};
 use consolegate_tests::qemu::{Mode, Qemu};
 use consolegate_tests::rfb::read_n;
 use consolegate_tests::setup::assert_qemu_console;
@@ -67,4 +68,43 @@ fn vnc_spice_and_serial_consoles_side_by_side_in_one_proxy() {
             "no audit line for {kind} through {driver}:\n{log}"
         );
     }
+}
+
+#[test]
+fn the_all_consoles_example_configuration_loads_both_drivers() {
+    let path = workspace_root().join("conf/all-consoles.conf.example");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let set = &pki().trusted;
+    let mut config = Config::new().unset("connect_insecure");
+    let mut section = "DEFAULT".to_string();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
+            continue;
+        }
+        let (key, value) = line.split_once('=').expect("key = value");
+        let (key, value) = (key.trim(), value.trim());
+        // The harness's listen address, plain ws, token file and driver_dir stay.
+        if ["listen", "ssl_certificate", "ssl_key", "token_source"].contains(&key) {
+            continue;
+        }
+        let pem = |p: std::path::PathBuf| p.display().to_string();
+        let value = match value.rsplit('/').next() {
+            Some("ca-cert.pem") => pem(set.ca_cert()),
+            Some("client-cert.pem") => pem(set.client_cert()),
+            Some("client-key.pem") => pem(set.client_key()),
+            _ => value.to_string(),
+        };
+        config = config.section(&section, key, &value);
+    }
+    let (code, out) = check_config(&config);
+    assert_eq!(code, 0, "{}:\n{out}", path.display());
+    assert!(
+        out.contains("driver 'vencrypt'") && out.contains("driver 'spice_tls'"),
+        "{out}"
+    );
 }

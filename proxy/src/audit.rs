@@ -24,6 +24,9 @@ pub struct AuditRecord {
     pub down: u64,
     /// When the connection was accepted.
     pub started: Instant,
+    /// Whether an HTTP request arrived. A connection that never sent one (a load balancer's
+    /// TCP health check, a port scan) gets a debug line, not an audit line.
+    pub request_seen: bool,
 }
 
 impl AuditRecord {
@@ -39,11 +42,16 @@ impl AuditRecord {
             up: 0,
             down: 0,
             started: Instant::now(),
+            request_seen: false,
         }
     }
 
     /// Writes the line at info level under the target `consolegate::audit`.
     pub fn log(&self, close_reason: &str) {
+        if !self.request_seen {
+            log::debug!("connection from {} closed before a request: {close_reason}", self.client);
+            return;
+        }
         log::info!(
             target: "consolegate::audit",
             "audit session={} client={} token={} kind={} target={} driver={} up={} down={} duration_ms={} close={:?}",

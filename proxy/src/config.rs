@@ -130,13 +130,19 @@ impl Config {
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let ini = Ini::load_from_str(text)
             .map_err(|e| ConfigError::Read { path: PathBuf::new(), detail: e.to_string() })?;
-        let section = ini.general_section();
-        for (key, _) in section.iter() {
-            if !KNOWN_KEYS.contains(&key) {
-                return Err(ConfigError::UnknownKey(key.to_string()));
+        // Keys before any section header and keys under an explicit `[DEFAULT]` header are
+        // the same section (as in Python's configparser, which nova's files are written for).
+        let sections = [ini.general_section(), ini.section(Some("DEFAULT")).unwrap_or(ini.general_section())];
+        for section in sections {
+            for (key, _) in section.iter() {
+                if !KNOWN_KEYS.contains(&key) {
+                    return Err(ConfigError::UnknownKey(key.to_string()));
+                }
             }
         }
-        let get = |key: &str| section.get(key).map(str::trim).filter(|v| !v.is_empty());
+        let get = |key: &str| {
+            sections.iter().rev().find_map(|s| s.get(key)).map(str::trim).filter(|v| !v.is_empty())
+        };
 
         let listen = parse_listen(get("listen").unwrap_or("0.0.0.0:6080"))?;
         let drivers: Vec<String> = list(get("console_proxy_security_driver").unwrap_or("vencrypt"));
@@ -284,6 +290,14 @@ mod tests {
             c.section_options(&["console_proxy_tls"]),
             vec![("console_proxy_tls".into(), "ca_certificate".into(), "/x".into())]
         );
+    }
+
+    #[test]
+    fn an_explicit_default_header_is_the_same_section() {
+        let c = Config::parse("[DEFAULT]\nlisten_insecure = true\nlisten = 127.0.0.1:9\n[x]\na = b\n")
+            .unwrap();
+        assert!(c.listen_insecure);
+        assert_eq!(c.listen, vec!["127.0.0.1:9".parse().unwrap()]);
     }
 
     #[test]

@@ -46,6 +46,13 @@ pub enum SessionError {
         /// Its status and message.
         failure: ConnectFailure,
     },
+    /// The driver did not return from its handshake within `handshake_timeout` (a driver bug):
+    /// the watchdog shut the session's sockets down.
+    #[error("driver '{driver}' ignored the handshake deadline; its session was cut off")]
+    DriverHung {
+        /// Driver name.
+        driver: String,
+    },
     /// The browser went away or broke the websocket protocol.
     #[error("client connection failed: {0}")]
     Client(String),
@@ -89,7 +96,7 @@ impl SessionError {
                 (StatusCode::SERVICE_UNAVAILABLE, "too many connections")
             }
             SessionError::Driver { .. } => (StatusCode::BAD_GATEWAY, "console handshake failed"),
-            SessionError::Client(_) => return None,
+            SessionError::Client(_) | SessionError::DriverHung { .. } => return None,
         })
     }
 

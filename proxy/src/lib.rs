@@ -27,4 +27,5 @@ pub mod session;
 pub mod sessions;
 pub mod static_files;
 pub mod token;
+pub mod watchdog;
 pub mod websocket;

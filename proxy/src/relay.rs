@@ -100,6 +100,11 @@ pub fn run(
     };
     let mut last_activity = Instant::now();
     loop {
+        // Checked before any read: shutdown wakes the session by shutting its browser socket's
+        // read side, and the websocket must still be open to send Close 1001.
+        if sessions.closing() {
+            return Ok(relay.outcome(RelayEnd::Shutdown));
+        }
         match relay.step(ws, back) {
             Step::Moved => last_activity = Instant::now(),
             Step::Idle => {}
@@ -112,9 +117,6 @@ pub fn run(
                 };
                 return Ok(relay.outcome(end));
             }
-        }
-        if sessions.closing() {
-            return Ok(relay.outcome(RelayEnd::Shutdown));
         }
         let timeout = match idle_timeout {
             Some(idle) => {

@@ -11,6 +11,7 @@
 //! Close frame (see [`SessionError`]).
 
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -29,6 +30,7 @@ use crate::relay::{self, RelayEnd};
 use crate::sessions::{Registration, Sessions};
 use crate::static_files;
 use crate::token::{token_hash, TokenError, TokenSource};
+use crate::watchdog;
 use crate::websocket::{self, HandshakeSide};
 
 /// How long a Close frame or refusal may take to send.
@@ -89,8 +91,12 @@ fn serve(
     let request = match http_upgrade::read_request(&mut front) {
         Ok(r) => r,
         Err(RequestError::Io(e)) => return Err(SessionError::Client(e.to_string())),
-        Err(e) => return refuse(&mut front, SessionError::BadRequest(e.to_string())),
+        Err(e) => {
+            audit.request_seen = true;
+            return refuse(&mut front, SessionError::BadRequest(e.to_string()));
+        }
     };
+    audit.request_seen = true;
     if !http_upgrade::is_websocket(&request.request) {
         return match &config.web {
             Some(root) => {
@@ -154,8 +160,14 @@ fn serve(
         session_id: registration.id(),
         handshake_timeout: config.handshake_timeout,
     };
+    let watch = watchdog::arm(handshake_deadline, [ws.get_ref().socket().as_raw_fd(), back.as_raw_fd()]);
     let mut side = HandshakeSide::new(&mut ws, handshake_deadline);
-    let mut channel = match driver.connect(&session_request, &mut side, &back) {
+    let connected = driver.connect(&session_request, &mut side, &back);
+    let first_up = side.into_pending();
+    if watch.disarm() {
+        return Err(SessionError::DriverHung { driver: driver.name().to_string() });
+    }
+    let mut channel = match connected {
         Ok(channel) => channel,
         Err(failure) => {
             let e = SessionError::Driver { driver: driver.name().to_string(), failure };
@@ -163,7 +175,6 @@ fn serve(
             return Err(e);
         }
     };
-    let first_up = side.into_pending();
     log::debug!("session {}: {} handshake done, relaying", audit.session_id, driver.name());
 
     // 4. Relay.

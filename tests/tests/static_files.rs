@@ -1,0 +1,73 @@
+//! The `web` directory: plain GET and HEAD requests get its files (so noVNC can come from the
+//! proxy's own origin); paths that leave it are refused; without `web`, plain GETs get 400.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use consolegate_tests::proxy::{Config, Proxy};
+use consolegate_tests::scratch::TempDir;
+
+/// Sends one raw HTTP request and returns the whole response.
+fn http(proxy: &Proxy, request: &str) -> String {
+    let mut s = TcpStream::connect(proxy.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn web_proxy() -> (Proxy, TempDir) {
+    let web = TempDir::new("web");
+    std::fs::create_dir_all(web.join("app")).unwrap();
+    web.write("index.html", "<h1>consoles</h1>");
+    web.write("app/ui.js", "export const x = 1;");
+    let proxy = Proxy::start(Config::new().set("web", &web.path().display().to_string()));
+    (proxy, web)
+}
+
+#[test]
+fn files_under_web_are_served_with_their_type() {
+    let (proxy, _web) = web_proxy();
+    let r = http(&proxy, "GET /app/ui.js HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+    assert!(r.contains("Content-Type: text/javascript"), "{r}");
+    assert!(r.ends_with("\r\n\r\nexport const x = 1;"), "{r}");
+    let r = http(&proxy, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("<h1>consoles</h1>"), "{r}");
+}
+
+#[test]
+fn head_gets_the_headers_without_the_body() {
+    let (proxy, _web) = web_proxy();
+    let r = http(&proxy, "HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+    assert!(r.contains("Content-Length: 17\r\n") && r.ends_with("\r\n\r\n"), "{r}");
+}
+
+#[test]
+fn paths_leaving_web_are_refused_and_missing_files_are_404() {
+    let (proxy, _web) = web_proxy();
+    for path in ["/../../etc/passwd", "/app/%2e%2e/%2e%2e/etc/passwd"] {
+        let r = http(&proxy, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(r.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{path}: {r}");
+        assert!(!r.contains("root:"), "{path} leaked a file: {r}");
+    }
+    let r = http(&proxy, "GET /nope.js HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 404 Not Found\r\n"), "{r}");
+    let r = http(&proxy, "POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{r}");
+}
+
+#[test]
+fn a_bare_tcp_connection_leaves_no_audit_line() {
+    let (proxy, _web) = web_proxy();
+    drop(TcpStream::connect(proxy.addr()).unwrap());
+    let r = http(&proxy, "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    let line = proxy.wait_for_log("static file /index.html", Duration::from_secs(5));
+    assert!(line.is_some(), "{}", proxy.log());
+    let audits = proxy.log().lines().filter(|l| l.contains("audit session=")).count();
+    assert_eq!(audits, 1, "only the request gets an audit line:\n{}", proxy.log());
+}

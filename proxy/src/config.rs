@@ -119,8 +119,10 @@ impl Config {
                     *p = base.join(&*p);
                 }
                 c.driver_dir = base.join(&c.driver_dir);
-                if let Some(rest) = c.token_source.strip_prefix("file:") {
-                    c.token_source = format!("file:{}", base.join(rest).display());
+                for scheme in ["file:", "json:"] {
+                    if let Some(rest) = c.token_source.strip_prefix(scheme) {
+                        c.token_source = format!("{scheme}{}", base.join(rest).display());
+                    }
                 }
                 c
             })
@@ -128,21 +130,23 @@ impl Config {
 
     /// Parses INI text (paths stay as written).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let ini = Ini::load_from_str(text)
+        let mut ini = Ini::load_from_str(text)
             .map_err(|e| ConfigError::Read { path: PathBuf::new(), detail: e.to_string() })?;
-        // Keys before any section header and keys under an explicit `[DEFAULT]` header are
-        // the same section (as in Python's configparser, which nova's files are written for).
-        let sections = [ini.general_section(), ini.section(Some("DEFAULT")).unwrap_or(ini.general_section())];
-        for section in sections {
-            for (key, _) in section.iter() {
-                if !KNOWN_KEYS.contains(&key) {
-                    return Err(ConfigError::UnknownKey(key.to_string()));
-                }
+        // Keys under an explicit `[DEFAULT]` header belong to the general section (as in
+        // Python's configparser, which nova's files are written for); fold them in once, so
+        // every reader of `ini` sees one section.
+        if let Some(default) = ini.delete(Some("DEFAULT")) {
+            for (key, value) in default.iter() {
+                ini.with_general_section().set(key, value);
             }
         }
-        let get = |key: &str| {
-            sections.iter().rev().find_map(|s| s.get(key)).map(str::trim).filter(|v| !v.is_empty())
-        };
+        let section = ini.general_section();
+        for (key, _) in section.iter() {
+            if !KNOWN_KEYS.contains(&key) {
+                return Err(ConfigError::UnknownKey(key.to_string()));
+            }
+        }
+        let get = |key: &str| section.get(key).map(str::trim).filter(|v| !v.is_empty());
 
         let listen = parse_listen(get("listen").unwrap_or("0.0.0.0:6080"))?;
         let drivers: Vec<String> = list(get("console_proxy_security_driver").unwrap_or("vencrypt"));

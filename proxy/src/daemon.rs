@@ -37,7 +37,7 @@ pub enum StartError {
     #[error(transparent)]
     Driver(#[from] LoadError),
     /// The token source could not be opened.
-    #[error("token source: {0}")]
+    #[error(transparent)]
     Token(#[from] TokenError),
     /// The listening side could not be set up.
     #[error(transparent)]

@@ -25,6 +25,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
+        // ureq's trace lines show request paths, and a REST token source puts the token in the
+        // path: never let them through.
+        .filter_module("ureq", log::LevelFilter::Debug)
+        .filter_module("ureq_proto", log::LevelFilter::Debug)
         .init();
     match do_main(&cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -122,6 +122,8 @@ fn serve(
         return refuse(&mut front, SessionError::NoToken);
     };
     audit.token_hash = token_hash(&token);
+    // One budget for the lookup and the TCP connect together.
+    let connect_deadline = Instant::now() + config.connect_timeout;
     let console = match shared.tokens.take(&token) {
         Ok(c) if c.is_expired(SystemTime::now()) => Err(TokenError::Expired),
         other => other,
@@ -137,7 +139,7 @@ fn serve(
         return refuse(&mut front, SessionError::NoDriver(console.kind));
     };
     audit.driver = driver.name().to_string();
-    let back = match connect_console(&console.host, console.port, config.connect_timeout) {
+    let back = match connect_console(&console.host, console.port, connect_deadline) {
         Ok(s) => s,
         Err(e) => return refuse(&mut front, e),
     };
@@ -217,10 +219,9 @@ fn refuse(front: &mut FrontStream, error: SessionError) -> Result<String, Sessio
     Err(error)
 }
 
-/// Connects to the console, resolving its name (on a helper thread, so that the lookup too is
-/// bounded by `timeout`).
-fn connect_console(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, SessionError> {
-    let deadline = Instant::now() + timeout;
+/// Connects to the console before `deadline`, resolving its name on a helper thread so that the
+/// name lookup too is bounded.
+fn connect_console(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, SessionError> {
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => resolve(host, port, deadline)?,

@@ -3,29 +3,25 @@
 //! read. The files are re-read when one of them changes (checked at most once a second) and
 //! on SIGHUP; sessions already running are not affected.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::RwLock;
 
-use super::{parse_target, token_hash, Console, TokenError, TokenSource};
-
-const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
+use super::change_watch::{stamp_of, ChangeWatch, Stamp};
+use super::{parse_target, Console, TokenError, TokenSource};
 
 /// A token file (or directory of token files).
 pub struct TokenFile {
     path: PathBuf,
     state: RwLock<Loaded>,
-    last_check: Mutex<Instant>,
-    /// Hashes of single-use tokens already consumed by this process.
-    used: Mutex<HashSet<String>>,
+    watch: ChangeWatch,
 }
 
 #[derive(Default)]
 struct Loaded {
     entries: HashMap<String, Entry>,
-    stamp: Vec<(PathBuf, Option<SystemTime>, u64)>,
+    stamp: Stamp,
 }
 
 enum Entry {
@@ -42,8 +38,7 @@ impl TokenFile {
         Ok(Self {
             path,
             state: RwLock::new(loaded),
-            last_check: Mutex::new(Instant::now()),
-            used: Mutex::new(HashSet::new()),
+            watch: ChangeWatch::new(),
         })
     }
 
@@ -63,18 +58,11 @@ impl TokenFile {
     }
 
     fn reload_if_changed(&self) {
-        {
-            let mut last = self.last_check.lock().unwrap_or_else(|e| e.into_inner());
-            if last.elapsed() < RECHECK_INTERVAL {
-                return;
-            }
-            *last = Instant::now();
+        if !self.watch.due() {
+            return;
         }
-        let changed = {
-            let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-            stamp(&self.path).map_or(true, |now| now != state.stamp)
-        };
-        if changed {
+        let seen = self.state.read().unwrap_or_else(|e| e.into_inner()).stamp.clone();
+        if stamp(&self.path).map_or(true, |now| now != seen) {
             if let Err(e) = self.reload() {
                 log::error!("token file {}: {e}; keeping the previous tokens", self.path.display());
             }
@@ -92,15 +80,8 @@ impl TokenSource for TokenFile {
                 location: location.clone(),
                 detail: detail.clone(),
             }),
-            Some(Entry::Good(console)) => {
-                if console.single_use {
-                    let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-                    if !used.insert(token_hash(token)) {
-                        return Err(TokenError::AlreadyUsed);
-                    }
-                }
-                Ok(console.clone())
-            }
+            // Single-use and expiry are enforced for every source in `lifetime.rs`.
+            Some(Entry::Good(console)) => Ok(console.clone()),
         }
     }
 
@@ -140,14 +121,8 @@ fn files(path: &Path) -> Result<Vec<PathBuf>, TokenError> {
     Ok(out)
 }
 
-fn stamp(path: &Path) -> Result<Vec<(PathBuf, Option<SystemTime>, u64)>, TokenError> {
-    let mut stamps = Vec::new();
-    for f in files(path)? {
-        let meta = fs::metadata(&f).ok();
-        let modified = meta.as_ref().and_then(|m| m.modified().ok());
-        stamps.push((f, modified, meta.map_or(0, |m| m.len())));
-    }
-    Ok(stamps)
+fn stamp(path: &Path) -> Result<Stamp, TokenError> {
+    Ok(stamp_of(&files(path)?))
 }
 
 fn load(path: &Path) -> Result<Loaded, TokenError> {

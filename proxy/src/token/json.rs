@@ -17,16 +17,16 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
-use std::sync::{Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::RwLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
+use super::change_watch::{stamp_of_file, ChangeWatch, Stamp};
 use super::target::{host_port, kind_from_name};
 use super::{parse_target, token_hash, Console, Kind, TokenError, TokenSource};
 
 /// How often, at most, the file's modification time and size are looked at.
-const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The keys a console object may have. `insecure` and `tlsTunnel` come from
 /// libvirt-console-proxy and are accepted but not used: in consolegate the security drivers in
@@ -70,7 +70,7 @@ pub fn console_from_json_text(text: &[u8]) -> Result<Console, String> {
 pub struct JsonFile {
     path: PathBuf,
     state: RwLock<Loaded>,
-    last_check: Mutex<Instant>,
+    watch: ChangeWatch,
 }
 
 /// What one read of the file produced.
@@ -78,7 +78,7 @@ struct Loaded {
     /// Token → its console, or what is wrong with its entry.
     entries: HashMap<String, Result<Console, String>>,
     /// Modification time and size when read.
-    stamp: (Option<SystemTime>, u64),
+    stamp: Stamp,
 }
 
 impl JsonFile {
@@ -89,9 +89,9 @@ impl JsonFile {
             path: path.into(),
             state: RwLock::new(Loaded {
                 entries: HashMap::new(),
-                stamp: (None, 0),
+                stamp: Stamp::new(),
             }),
-            last_check: Mutex::new(Instant::now()),
+            watch: ChangeWatch::new(),
         };
         source.reload()?;
         Ok(source)
@@ -122,15 +122,11 @@ impl JsonFile {
     }
 
     fn reload_if_changed(&self) {
-        {
-            let mut last = self.last_check.lock().unwrap_or_else(|e| e.into_inner());
-            if last.elapsed() < RECHECK_INTERVAL {
-                return;
-            }
-            *last = Instant::now();
+        if !self.watch.due() {
+            return;
         }
-        let seen = self.state.read().unwrap_or_else(|e| e.into_inner()).stamp;
-        if stamp(&self.path) != seen {
+        let seen = self.state.read().unwrap_or_else(|e| e.into_inner()).stamp.clone();
+        if stamp_of_file(&self.path) != seen {
             if let Err(e) = self.reload() {
                 log::error!("{e}; keeping the previous tokens");
             }
@@ -153,7 +149,7 @@ impl TokenSource for JsonFile {
     }
 
     fn reload(&self) -> Result<(), TokenError> {
-        let stamp = stamp(&self.path);
+        let stamp = stamp_of_file(&self.path);
         let text = fs::read_to_string(&self.path).map_err(|e| {
             TokenError::Unavailable(format!("cannot read {}: {e}", self.path.display()))
         })?;
@@ -176,9 +172,6 @@ impl TokenSource for JsonFile {
 }
 
 /// The file's modification time and size; a missing file reads as `(None, 0)`.
-fn stamp(path: &std::path::Path) -> (Option<SystemTime>, u64) {
-    fs::metadata(path).map_or((None, 0), |m| (m.modified().ok(), m.len()))
-}
 
 /// Parses the whole file: a JSON object of token → console.
 fn parse_file(text: &str) -> Result<HashMap<String, Result<Console, String>>, String> {

@@ -7,6 +7,7 @@
 //! same way for all of them. Tokens are secrets: nothing here logs one; use [`token_hash`] in
 //! logs.
 
+mod change_watch;
 pub mod file;
 pub mod json;
 pub mod lifetime;

@@ -1,0 +1,59 @@
+//! Noticing that a token file changed: at most once a second, compare the files' modification
+//! times and sizes with those seen at the last read. Shared by `file:` and `json:`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the files are checked at most.
+pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Each file's path, modification time and size.
+pub type Stamp = Vec<(PathBuf, Option<SystemTime>, u64)>;
+
+/// The stamp of `files` now.
+pub fn stamp_of(files: &[PathBuf]) -> Stamp {
+    files
+        .iter()
+        .map(|f| {
+            let meta = fs::metadata(f).ok();
+            let modified = meta.as_ref().and_then(|m| m.modified().ok());
+            (f.clone(), modified, meta.map_or(0, |m| m.len()))
+        })
+        .collect()
+}
+
+/// Rate-limits change checks.
+#[derive(Debug)]
+pub struct ChangeWatch {
+    last_check: Mutex<Instant>,
+}
+
+impl ChangeWatch {
+    /// A watch whose first check is due in [`RECHECK_INTERVAL`].
+    pub fn new() -> Self {
+        Self { last_check: Mutex::new(Instant::now()) }
+    }
+
+    /// Whether a check is due now (and if so, starts the next interval).
+    pub fn due(&self) -> bool {
+        let mut last = self.last_check.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() < RECHECK_INTERVAL {
+            return false;
+        }
+        *last = Instant::now();
+        true
+    }
+}
+
+impl Default for ChangeWatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The stamp of the one file at `path`.
+pub fn stamp_of_file(path: &Path) -> Stamp {
+    stamp_of(&[path.to_path_buf()])
+}

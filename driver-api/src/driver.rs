@@ -244,3 +244,35 @@ impl Write for &ServerSocket {
         (&*self.stream).flush()
     }
 }
+
+/// The channel of a driver that leaves the hypervisor leg as it is: every operation goes
+/// straight to the socket (`noop`, and drivers whose protection ends with the handshake).
+#[derive(Debug)]
+pub struct PlainChannel {
+    socket: ServerSocket,
+}
+
+impl PlainChannel {
+    /// Relays over `socket` unchanged.
+    pub fn new(socket: ServerSocket) -> Self {
+        Self { socket }
+    }
+}
+
+impl Channel for PlainChannel {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.socket.read(buf)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.socket.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn wants_write(&self) -> bool {
+        false
+    }
+}

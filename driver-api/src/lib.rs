@@ -43,5 +43,7 @@ mod error;
 pub mod export;
 mod host_log;
 
-pub use driver::{Channel, ClientStream, Driver, Kind, Options, ServerSocket, Session};
+pub use driver::{
+    Channel, ClientStream, Driver, Kind, Options, PlainChannel, ServerSocket, Session,
+};
 pub use error::DriverError;

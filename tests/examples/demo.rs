@@ -36,11 +36,7 @@ fn main() {
     let web = web_dir();
     let config = Config::new()
         .set("web", &web.path().display().to_string())
-        .driver("vencrypt")
-        .unset("connect_insecure")
-        .section("console_proxy_tls", "ca_certificate", &set.ca_cert().display().to_string())
-        .section("console_proxy_tls", "client_certificate", &set.client_cert().display().to_string())
-        .section("console_proxy_tls", "client_key", &set.client_key().display().to_string())
+        .trusted_tls_drivers("vencrypt")
         .token(TOKEN, &format!("vnc://127.0.0.1:{}", qemu.port()));
     let proxy = Proxy::start(config);
     println!("3. consolegate (pid {}) listens on {}; its configuration:", proxy.pid(), proxy.addr());

@@ -15,7 +15,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::pki::pki;
+use crate::pki::{pki, CertSet};
 use crate::ports::{self, PortLease};
 use crate::scratch::TempDir;
 use crate::wait;
@@ -144,6 +144,29 @@ impl Config {
     pub fn token(mut self, token: &str, target: &str) -> Self {
         self.tokens.push_str(&format!("{token}: {target}\n"));
         self
+    }
+
+    /// Uses the TLS drivers `drivers` (for example `vencrypt` or `vencrypt, spice_tls`) without
+    /// `connect_insecure`; `[console_proxy_tls]` trusts `ca`'s CA and presents `client`'s
+    /// certificate (none when `None`).
+    pub fn tls_drivers(self, drivers: &str, ca: &CertSet, client: Option<&CertSet>) -> Self {
+        let path = |p: PathBuf| p.display().to_string();
+        let config = self
+            .driver(drivers)
+            .unset("connect_insecure")
+            .section("console_proxy_tls", "ca_certificate", &path(ca.ca_cert()));
+        match client {
+            Some(set) => config
+                .section("console_proxy_tls", "client_certificate", &path(set.client_cert()))
+                .section("console_proxy_tls", "client_key", &path(set.client_key())),
+            None => config,
+        }
+    }
+
+    /// [`Config::tls_drivers`] with the test PKI's trusted CA and client certificate.
+    pub fn trusted_tls_drivers(self, drivers: &str) -> Self {
+        let set = &pki().trusted;
+        self.tls_drivers(drivers, set, Some(set))
     }
 
     /// Serves wss with the test PKI's server certificate (for `localhost`, `127.0.0.1`, `::1`)

@@ -145,14 +145,9 @@ fn novnc_with_an_unknown_token_never_connects() {
 fn novnc_in_chromium_reaches_qemu_over_vencrypt_x509() {
     let qemu = Qemu::start(Mode::VencryptX509None);
     let web = web_dir();
-    let set = &consolegate_tests::pki::pki().trusted;
     let config = Config::new()
         .set("web", &web.path().display().to_string())
-        .driver("vencrypt")
-        .unset("connect_insecure")
-        .section("console_proxy_tls", "ca_certificate", &set.ca_cert().display().to_string())
-        .section("console_proxy_tls", "client_certificate", &set.client_cert().display().to_string())
-        .section("console_proxy_tls", "client_key", &set.client_key().display().to_string())
+        .trusted_tls_drivers("vencrypt")
         .token("browser-t3", &format!("vnc://127.0.0.1:{}", qemu.port()));
     let proxy = Proxy::start(config);
     let url = format!("http://127.0.0.1:{}/console.html?token=browser-t3", proxy.addr().port());

@@ -21,25 +21,10 @@ use consolegate_tests::scratch::TempDir;
 use consolegate_tests::wait;
 use consolegate_tests::ws::{self, Ws};
 
-/// A proxy configuration serving `drivers` (for example `spice_tls`), without
-/// `connect_insecure`, whose `[console_proxy_tls]` trusts `ca`'s CA and presents `client`'s
-/// certificate (none when `None`).
+/// A proxy configuration serving `drivers` with `[console_proxy_tls]` from `ca` and `client`
+/// (see [`Config::tls_drivers`]).
 pub fn tls_config(drivers: &str, ca: &CertSet, client: Option<&CertSet>) -> Config {
-    let path = |p: std::path::PathBuf| p.display().to_string();
-    let config = Config::new()
-        .set("console_proxy_security_driver", drivers)
-        .unset("connect_insecure")
-        .section("console_proxy_tls", "ca_certificate", &path(ca.ca_cert()));
-    match client {
-        Some(set) => config
-            .section(
-                "console_proxy_tls",
-                "client_certificate",
-                &path(set.client_cert()),
-            )
-            .section("console_proxy_tls", "client_key", &path(set.client_key())),
-        None => config,
-    }
+    Config::new().tls_drivers(drivers, ca, client)
 }
 
 /// [`tls_config`] with the trusted CA and client certificate.

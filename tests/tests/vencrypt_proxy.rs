@@ -13,15 +13,7 @@ use consolegate_tests::ws;
 
 /// wss, the vencrypt driver only, `[console_proxy_tls]` from the trusted test PKI.
 fn vencrypt_config(target: &str) -> Config {
-    let set = &pki().trusted;
-    Config::new()
-        .tls()
-        .driver("vencrypt")
-        .unset("connect_insecure")
-        .section("console_proxy_tls", "ca_certificate", &set.ca_cert().display().to_string())
-        .section("console_proxy_tls", "client_certificate", &set.client_cert().display().to_string())
-        .section("console_proxy_tls", "client_key", &set.client_key().display().to_string())
-        .token(TOKEN, target)
+    Config::new().tls().trusted_tls_drivers("vencrypt").token(TOKEN, target)
 }
 
 fn vnc_url(qemu: &Qemu, password: Option<&str>) -> String {

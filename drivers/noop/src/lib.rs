@@ -4,15 +4,15 @@
 //! hypervisor leg stays in **cleartext**, so the descriptor carries `CG_DRIVER_FLAG_CLEARTEXT`
 //! and the proxy refuses to start with it unless `connect_insecure = true`.
 //!
-//! Read this file first when writing a driver: implement [`Driver`] (options and handshake) and
-//! [`Channel`] (non-blocking I/O after the handshake), then call `export_driver!` once.
+//! Read this file first when writing a driver: implement [`Driver`] (options and handshake),
+//! return a [`Channel`] for the non-blocking I/O after the handshake (here the ready-made
+//! [`PlainChannel`]), then call `export_driver!` once.
 
 #![forbid(unsafe_code)]
 
-use std::io::{self, Read, Write};
-
 use consolegate_driver_api::{
-    export_driver, Channel, ClientStream, Driver, DriverError, Options, ServerSocket, Session,
+    export_driver, Channel, ClientStream, Driver, DriverError, Options, PlainChannel, ServerSocket,
+    Session,
 };
 
 /// The noop driver. It has no options.
@@ -37,30 +37,7 @@ impl Driver for Noop {
             session.port,
             session.kind
         );
-        Ok(Box::new(PlainChannel { socket: server }))
-    }
-}
-
-/// Plain TCP: every operation goes straight to the socket.
-struct PlainChannel {
-    socket: ServerSocket,
-}
-
-impl Channel for PlainChannel {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.socket.read(buf)
-    }
-
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.socket.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn wants_write(&self) -> bool {
-        false
+        Ok(Box::new(PlainChannel::new(server)))
     }
 }
 

@@ -18,12 +18,13 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::thread;
 use std::time::Duration;
 
 use consolegate_driver_api::{
-    export_driver, Channel, ClientStream, Driver, DriverError, Options, ServerSocket, Session,
+    export_driver, Channel, ClientStream, Driver, DriverError, Options, PlainChannel, ServerSocket,
+    Session,
 };
 
 /// What the driver does wrong.
@@ -73,31 +74,8 @@ impl Driver for Fault {
                 thread::sleep(session.handshake_timeout + Duration::from_secs(2));
                 Err(io::Error::new(io::ErrorKind::TimedOut, "fault driver hung in connect").into())
             }
-            Mode::FailInit | Mode::Ok => Ok(Box::new(Relay { socket: server })),
+            Mode::FailInit | Mode::Ok => Ok(Box::new(PlainChannel::new(server))),
         }
-    }
-}
-
-/// Plain TCP, as in `noop`.
-struct Relay {
-    socket: ServerSocket,
-}
-
-impl Channel for Relay {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.socket.read(buf)
-    }
-
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.socket.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn wants_write(&self) -> bool {
-        false
     }
 }
 

@@ -120,11 +120,17 @@ pub struct CgStr {
 
 impl CgStr {
     /// The absent string.
-    pub const NONE: Self = Self { ptr: std::ptr::null(), len: 0 };
+    pub const NONE: Self = Self {
+        ptr: std::ptr::null(),
+        len: 0,
+    };
 
     /// Borrows a Rust string. The result is valid while `s` is.
     pub fn borrow(s: &str) -> Self {
-        Self { ptr: s.as_ptr(), len: s.len() }
+        Self {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
     }
 
     /// Borrows an optional Rust string (`None` becomes the absent string).

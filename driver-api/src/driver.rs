@@ -113,7 +113,10 @@ impl Options {
 
     /// The keys set in `section`, in file order.
     pub fn keys<'a>(&'a self, section: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.entries.iter().filter(move |(s, _, _)| s == section).map(|(_, k, _)| k.as_str())
+        self.entries
+            .iter()
+            .filter(move |(s, _, _)| s == section)
+            .map(|(_, k, _)| k.as_str())
     }
 }
 
@@ -204,7 +207,9 @@ impl ServerSocket {
     pub unsafe fn borrow_raw(fd: RawFd) -> Self {
         // SAFETY: the caller guarantees fd is an open socket outliving self; ManuallyDrop
         // ensures we never close it.
-        Self { stream: ManuallyDrop::new(unsafe { TcpStream::from_raw_fd(fd) }) }
+        Self {
+            stream: ManuallyDrop::new(unsafe { TcpStream::from_raw_fd(fd) }),
+        }
     }
 }
 

@@ -21,7 +21,10 @@ pub struct DriverError {
 impl DriverError {
     /// A new error with a status and a message.
     pub fn new(status: CgStatus, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 
     /// A configuration error (status `CONFIG`).

@@ -18,7 +18,9 @@ use crate::host_log;
 /// `err` is NULL or points to a valid `CgError` whose `buf` has `cap` writable bytes.
 pub unsafe fn write_error(err: *mut CgError, msg: &str) {
     // SAFETY: the caller guarantees err is NULL or valid.
-    let Some(err) = (unsafe { err.as_mut() }) else { return };
+    let Some(err) = (unsafe { err.as_mut() }) else {
+        return;
+    };
     err.len = 0;
     if err.buf.is_null() || err.cap == 0 {
         return;
@@ -41,7 +43,10 @@ fn guarded(err: *mut CgError, f: impl FnOnce() -> Result<(), DriverError>) -> Cg
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "non-string panic payload".into());
-        Err(DriverError::new(CgStatus::PANIC, format!("driver panicked: {what}")))
+        Err(DriverError::new(
+            CgStatus::PANIC,
+            format!("driver panicked: {what}"),
+        ))
     });
     match result {
         Ok(()) => CgStatus::OK,
@@ -135,14 +140,25 @@ pub unsafe extern "C" fn connect_shim<D: Driver>(
             return Err(null_arg("out_channel"));
         }
         if server_fd < 0 {
-            return Err(DriverError::new(CgStatus::INVALID_ARGUMENT, "server_fd is negative"));
+            return Err(DriverError::new(
+                CgStatus::INVALID_ARGUMENT,
+                "server_fd is negative",
+            ));
         }
         let kind = Kind::from_bit(info.kind).ok_or_else(|| {
-            DriverError::new(CgStatus::INVALID_ARGUMENT, format!("unknown kind {}", info.kind))
+            DriverError::new(
+                CgStatus::INVALID_ARGUMENT,
+                format!("unknown kind {}", info.kind),
+            )
         })?;
         // SAFETY: the session's strings are valid during connect (ABI).
-        let (host, username, password) =
-            unsafe { (cg_str(info.host)?, cg_str(info.username)?, cg_str(info.password)?) };
+        let (host, username, password) = unsafe {
+            (
+                cg_str(info.host)?,
+                cg_str(info.username)?,
+                cg_str(info.password)?,
+            )
+        };
         let session = Session {
             kind,
             host: host.ok_or_else(|| null_arg("session host"))?,

@@ -23,7 +23,11 @@ impl log::Log for HostLogger {
         // SAFETY: the host guarantees the callback and its ctx stay valid until destroy, and
         // that the callback may be called from any thread; `line` outlives the call.
         unsafe {
-            (self.log)(self.ctx as *mut c_void, record.level() as u32, CgStr::borrow(&line))
+            (self.log)(
+                self.ctx as *mut c_void,
+                record.level() as u32,
+                CgStr::borrow(&line),
+            )
         };
     }
 
@@ -33,7 +37,13 @@ impl log::Log for HostLogger {
 /// Installs the host's callback as this library's logger (once; later calls are ignored).
 pub(crate) fn install(host: &CgHost) {
     let Some(log) = host.log else { return };
-    if LOGGER.set(HostLogger { ctx: host.log_ctx as usize, log }).is_ok() {
+    if LOGGER
+        .set(HostLogger {
+            ctx: host.log_ctx as usize,
+            log,
+        })
+        .is_ok()
+    {
         if let Some(logger) = LOGGER.get() {
             if log::set_logger(logger).is_ok() {
                 log::set_max_level(log::LevelFilter::Trace);

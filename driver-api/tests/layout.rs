@@ -77,28 +77,67 @@ fn rust_and_c_agree_on_every_size_offset_and_constant() {
         ("cg_client_io", size_of::<CgClientIo>() as u64),
         ("cg_channel_vtable", size_of::<CgChannelVtable>() as u64),
         ("cg_channel", size_of::<CgChannel>() as u64),
-        ("cg_driver_descriptor", size_of::<CgDriverDescriptor>() as u64),
+        (
+            "cg_driver_descriptor",
+            size_of::<CgDriverDescriptor>() as u64,
+        ),
         ("cg_host.log", offset_of!(CgHost, log) as u64),
-        ("cg_session_info.host", offset_of!(CgSessionInfo, host) as u64),
-        ("cg_session_info.port", offset_of!(CgSessionInfo, port) as u64),
-        ("cg_session_info.handshake_timeout_ms", offset_of!(CgSessionInfo, handshake_timeout_ms) as u64),
-        ("cg_session_info.username", offset_of!(CgSessionInfo, username) as u64),
-        ("cg_session_info.password", offset_of!(CgSessionInfo, password) as u64),
-        ("cg_session_info.session_id", offset_of!(CgSessionInfo, session_id) as u64),
+        (
+            "cg_session_info.host",
+            offset_of!(CgSessionInfo, host) as u64,
+        ),
+        (
+            "cg_session_info.port",
+            offset_of!(CgSessionInfo, port) as u64,
+        ),
+        (
+            "cg_session_info.handshake_timeout_ms",
+            offset_of!(CgSessionInfo, handshake_timeout_ms) as u64,
+        ),
+        (
+            "cg_session_info.username",
+            offset_of!(CgSessionInfo, username) as u64,
+        ),
+        (
+            "cg_session_info.password",
+            offset_of!(CgSessionInfo, password) as u64,
+        ),
+        (
+            "cg_session_info.session_id",
+            offset_of!(CgSessionInfo, session_id) as u64,
+        ),
         ("cg_client_io.read", offset_of!(CgClientIo, read) as u64),
         ("cg_client_io.write", offset_of!(CgClientIo, write) as u64),
-        ("cg_channel_vtable.destroy", offset_of!(CgChannelVtable, destroy) as u64),
-        ("cg_driver_descriptor.name", offset_of!(CgDriverDescriptor, name) as u64),
-        ("cg_driver_descriptor.option_sections", offset_of!(CgDriverDescriptor, option_sections) as u64),
-        ("cg_driver_descriptor.init", offset_of!(CgDriverDescriptor, init) as u64),
-        ("cg_driver_descriptor.destroy", offset_of!(CgDriverDescriptor, destroy) as u64),
+        (
+            "cg_channel_vtable.destroy",
+            offset_of!(CgChannelVtable, destroy) as u64,
+        ),
+        (
+            "cg_driver_descriptor.name",
+            offset_of!(CgDriverDescriptor, name) as u64,
+        ),
+        (
+            "cg_driver_descriptor.option_sections",
+            offset_of!(CgDriverDescriptor, option_sections) as u64,
+        ),
+        (
+            "cg_driver_descriptor.init",
+            offset_of!(CgDriverDescriptor, init) as u64,
+        ),
+        (
+            "cg_driver_descriptor.destroy",
+            offset_of!(CgDriverDescriptor, destroy) as u64,
+        ),
         ("CG_DRIVER_MAGIC", CG_DRIVER_MAGIC as u64),
         ("CG_ABI_VERSION", CG_ABI_VERSION as u64),
         ("CG_KIND_VNC", CG_KIND_VNC as u64),
         ("CG_KIND_SPICE", CG_KIND_SPICE as u64),
         ("CG_KIND_SERIAL", CG_KIND_SERIAL as u64),
         ("CG_DRIVER_FLAG_CLEARTEXT", CG_DRIVER_FLAG_CLEARTEXT as u64),
-        ("CG_DRIVER_FLAG_PLACEHOLDER", CG_DRIVER_FLAG_PLACEHOLDER as u64),
+        (
+            "CG_DRIVER_FLAG_PLACEHOLDER",
+            CG_DRIVER_FLAG_PLACEHOLDER as u64,
+        ),
         ("CG_INTEREST_WRITE", CG_INTEREST_WRITE as u64),
         ("CG_WOULD_BLOCK", CgStatus::WOULD_BLOCK.0 as u64),
         ("CG_CONFIG", CgStatus::CONFIG.0 as u64),
@@ -110,7 +149,11 @@ fn rust_and_c_agree_on_every_size_offset_and_constant() {
     let c = c_layout();
     assert_eq!(c.len(), expected.len(), "C printed {c:?}");
     for ((c_name, c_value), (name, value)) in c.iter().zip(&expected) {
-        assert_eq!((c_name.as_str(), *c_value), (*name, *value), "C and Rust disagree on {name}");
+        assert_eq!(
+            (c_name.as_str(), *c_value),
+            (*name, *value),
+            "C and Rust disagree on {name}"
+        );
     }
 }
 
@@ -118,5 +161,7 @@ fn rust_and_c_agree_on_every_size_offset_and_constant() {
 fn header_names_the_symbol_the_crate_exports() {
     let text = std::fs::read_to_string(header()).unwrap();
     assert!(text.contains(&format!("#define CG_DRIVER_SYMBOL \"{CG_DRIVER_SYMBOL}\"")));
-    assert!(text.contains(&format!("const cg_driver_descriptor *{CG_DRIVER_SYMBOL}(void);")));
+    assert!(text.contains(&format!(
+        "const cg_driver_descriptor *{CG_DRIVER_SYMBOL}(void);"
+    )));
 }

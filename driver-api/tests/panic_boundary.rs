@@ -40,11 +40,19 @@ fn init(mode: &str) -> (CgStatus, String, *mut c_void) {
         value: CgStr::borrow(mode),
     };
     let mut buf = [0u8; 256];
-    let mut err = CgError { buf: buf.as_mut_ptr(), cap: buf.len(), len: 0 };
+    let mut err = CgError {
+        buf: buf.as_mut_ptr(),
+        cap: buf.len(),
+        len: 0,
+    };
     let mut handle = ptr::null_mut();
     // SAFETY: all pointers valid for the call.
     let status = unsafe { init_shim::<Touchy>(ptr::null(), &option, 1, &mut handle, &mut err) };
-    (status, String::from_utf8_lossy(&buf[..err.len]).into_owned(), handle)
+    (
+        status,
+        String::from_utf8_lossy(&buf[..err.len]).into_owned(),
+        handle,
+    )
 }
 
 #[test]
@@ -58,7 +66,10 @@ fn a_panic_in_init_becomes_cg_panic_with_its_message() {
 #[test]
 fn an_init_error_carries_status_and_message() {
     let (status, message, handle) = init("fail");
-    assert_eq!((status, message.as_str()), (CgStatus::CONFIG, "[touchy] mode: 'fail' is not allowed"));
+    assert_eq!(
+        (status, message.as_str()),
+        (CgStatus::CONFIG, "[touchy] mode: 'fail' is not allowed")
+    );
     assert!(handle.is_null());
 }
 
@@ -67,10 +78,21 @@ fn null_arguments_are_refused_not_dereferenced() {
     let (status, _, handle) = init("ok");
     assert_eq!(status, CgStatus::OK);
     let mut buf = [0u8; 128];
-    let mut err = CgError { buf: buf.as_mut_ptr(), cap: buf.len(), len: 0 };
+    let mut err = CgError {
+        buf: buf.as_mut_ptr(),
+        cap: buf.len(),
+        len: 0,
+    };
     // SAFETY: handle from init; NULL session on purpose.
     let status = unsafe {
-        connect_shim::<Touchy>(handle, ptr::null(), ptr::null(), 3, ptr::null_mut(), &mut err)
+        connect_shim::<Touchy>(
+            handle,
+            ptr::null(),
+            ptr::null(),
+            3,
+            ptr::null_mut(),
+            &mut err,
+        )
     };
     assert_eq!(status, CgStatus::INVALID_ARGUMENT);
     assert_eq!(String::from_utf8_lossy(&buf[..err.len]), "session is NULL");
@@ -79,7 +101,11 @@ fn null_arguments_are_refused_not_dereferenced() {
 #[test]
 fn error_text_is_cut_at_a_character_boundary() {
     let mut buf = [0u8; 5];
-    let mut err = CgError { buf: buf.as_mut_ptr(), cap: buf.len(), len: 0 };
+    let mut err = CgError {
+        buf: buf.as_mut_ptr(),
+        cap: buf.len(),
+        len: 0,
+    };
     // SAFETY: err points at a valid 5-byte buffer.
     unsafe { write_error(&mut err, "ééé") };
     assert_eq!(err.len, 4);

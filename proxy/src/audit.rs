@@ -49,7 +49,10 @@ impl AuditRecord {
     /// Writes the line at info level under the target `consolegate::audit`.
     pub fn log(&self, close_reason: &str) {
         if !self.request_seen {
-            log::debug!("connection from {} closed before a request: {close_reason}", self.client);
+            log::debug!(
+                "connection from {} closed before a request: {close_reason}",
+                self.client
+            );
             return;
         }
         log::info!(

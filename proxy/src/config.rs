@@ -79,7 +79,9 @@ pub enum ConfigError {
         detail: String,
     },
     /// A key this version does not know (likely a typo) in `[DEFAULT]`.
-    #[error("unknown configuration key '{0}' in [DEFAULT] (see conf/consolegate.conf for the keys)")]
+    #[error(
+        "unknown configuration key '{0}' in [DEFAULT] (see conf/consolegate.conf for the keys)"
+    )]
     UnknownKey(String),
 }
 
@@ -105,17 +107,25 @@ const KNOWN_KEYS: &[&str] = &[
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::Read { path: path.into(), detail: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.into(),
+            detail: e.to_string(),
+        })?;
         Self::parse(&text)
             .map_err(|e| match e {
-                ConfigError::Read { detail, .. } => ConfigError::Read { path: path.into(), detail },
+                ConfigError::Read { detail, .. } => ConfigError::Read {
+                    path: path.into(),
+                    detail,
+                },
                 other => other,
             })
             .map(|mut c| {
                 // Relative paths in the file are relative to the file's directory.
                 let base = path.parent().unwrap_or(Path::new("."));
-                for p in [&mut c.ssl_certificate, &mut c.ssl_key, &mut c.web].into_iter().flatten() {
+                for p in [&mut c.ssl_certificate, &mut c.ssl_key, &mut c.web]
+                    .into_iter()
+                    .flatten()
+                {
                     *p = base.join(&*p);
                 }
                 c.driver_dir = base.join(&c.driver_dir);
@@ -130,8 +140,10 @@ impl Config {
 
     /// Parses INI text (paths stay as written).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let mut ini = Ini::load_from_str(text)
-            .map_err(|e| ConfigError::Read { path: PathBuf::new(), detail: e.to_string() })?;
+        let mut ini = Ini::load_from_str(text).map_err(|e| ConfigError::Read {
+            path: PathBuf::new(),
+            detail: e.to_string(),
+        })?;
         // Keys under an explicit `[DEFAULT]` header belong to the general section (as in
         // Python's configparser, which nova's files are written for); fold them in once, so
         // every reader of `ini` sees one section.
@@ -162,7 +174,9 @@ impl Config {
             drivers,
             driver_dir: PathBuf::from(get("driver_dir").unwrap_or(DEFAULT_DRIVER_DIR)),
             connect_insecure: boolean("connect_insecure", get("connect_insecure"))?,
-            token_source: get("token_source").unwrap_or("file:/etc/consolegate/tokens").into(),
+            token_source: get("token_source")
+                .unwrap_or("file:/etc/consolegate/tokens")
+                .into(),
             allowed_origins: list(get("allowed_origins").unwrap_or(""))
                 .into_iter()
                 .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
@@ -178,7 +192,10 @@ impl Config {
             ini: ini.clone(),
         };
         if config.ssl_certificate.is_some() != config.ssl_key.is_some() {
-            return Err(invalid("ssl_certificate", "ssl_certificate and ssl_key go together"));
+            return Err(invalid(
+                "ssl_certificate",
+                "ssl_certificate and ssl_key go together",
+            ));
         }
         Ok(config)
     }
@@ -203,11 +220,19 @@ impl Config {
 }
 
 fn invalid(key: &'static str, detail: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, detail: detail.into() }
+    ConfigError::Invalid {
+        key,
+        detail: detail.into(),
+    }
 }
 
 fn list(value: &str) -> Vec<String> {
-    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 fn parse_listen(value: &str) -> Result<Vec<SocketAddr>, ConfigError> {
@@ -239,10 +264,18 @@ fn boolean(key: &'static str, value: Option<&str>) -> Result<bool, ConfigError> 
 }
 
 fn seconds(key: &'static str, value: Option<&str>, default: f64) -> Result<Duration, ConfigError> {
-    let Some(value) = value else { return Ok(Duration::from_secs_f64(default)) };
-    let secs: f64 = value.parse().map_err(|_| invalid(key, format!("'{value}' is not seconds")))?;
-    Duration::try_from_secs_f64(secs)
-        .map_err(|_| invalid(key, format!("'{value}' is not a non-negative number of seconds")))
+    let Some(value) = value else {
+        return Ok(Duration::from_secs_f64(default));
+    };
+    let secs: f64 = value
+        .parse()
+        .map_err(|_| invalid(key, format!("'{value}' is not seconds")))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        invalid(
+            key,
+            format!("'{value}' is not a non-negative number of seconds"),
+        )
+    })
 }
 
 fn positive(key: &'static str, value: Option<&str>, default: f64) -> Result<Duration, ConfigError> {
@@ -258,7 +291,10 @@ fn number(key: &'static str, value: Option<&str>, default: usize) -> Result<usiz
         None => Ok(default),
         Some(v) => match v.parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(invalid(key, format!("'{v}' is not a positive whole number"))),
+            _ => Err(invalid(
+                key,
+                format!("'{v}' is not a positive whole number"),
+            )),
         },
     }
 }
@@ -292,14 +328,19 @@ mod tests {
         assert_eq!(c.allowed_origins, vec!["https://a.example", "http://b"]);
         assert_eq!(
             c.section_options(&["console_proxy_tls"]),
-            vec![("console_proxy_tls".into(), "ca_certificate".into(), "/x".into())]
+            vec![(
+                "console_proxy_tls".into(),
+                "ca_certificate".into(),
+                "/x".into()
+            )]
         );
     }
 
     #[test]
     fn an_explicit_default_header_is_the_same_section() {
-        let c = Config::parse("[DEFAULT]\nlisten_insecure = true\nlisten = 127.0.0.1:9\n[x]\na = b\n")
-            .unwrap();
+        let c =
+            Config::parse("[DEFAULT]\nlisten_insecure = true\nlisten = 127.0.0.1:9\n[x]\na = b\n")
+                .unwrap();
         assert!(c.listen_insecure);
         assert_eq!(c.listen, vec!["127.0.0.1:9".parse().unwrap()]);
     }
@@ -307,9 +348,16 @@ mod tests {
     #[test]
     fn mistakes_name_the_key() {
         let e = Config::parse("listen_insecure = maybe\n").unwrap_err();
-        assert_eq!(e.to_string(), "configuration key 'listen_insecure': 'maybe' is not true or false");
+        assert_eq!(
+            e.to_string(),
+            "configuration key 'listen_insecure': 'maybe' is not true or false"
+        );
         let e = Config::parse("listne = 1\n").unwrap_err();
-        assert!(e.to_string().starts_with("unknown configuration key 'listne'"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("unknown configuration key 'listne'"),
+            "{e}"
+        );
         let e = Config::parse("connect_timeout = 0\n").unwrap_err();
         assert!(e.to_string().contains("must be more than 0 seconds"), "{e}");
         let e = Config::parse("ssl_key = k.pem\n").unwrap_err();

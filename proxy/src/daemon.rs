@@ -56,7 +56,13 @@ pub fn prepare(config: Config) -> Result<Shared, StartError> {
     };
     let drivers = DriverRegistry::load(&config)?;
     let tokens = token::open(&config.token_source, &config.ini)?;
-    Ok(Shared { config, drivers, tokens, tls, sessions: Sessions::new() })
+    Ok(Shared {
+        config,
+        drivers,
+        tokens,
+        tls,
+        sessions: Sessions::new(),
+    })
 }
 
 /// A daemon bound to its addresses.
@@ -71,18 +77,28 @@ impl Daemon {
         let shared = prepare(config)?;
         let listeners = listener::bind(&shared.config.listen)?;
         for l in &listeners {
-            let scheme = if shared.tls.is_some() { "wss" } else { "ws (listen_insecure)" };
+            let scheme = if shared.tls.is_some() {
+                "wss"
+            } else {
+                "ws (listen_insecure)"
+            };
             log::info!("listening on {} ({scheme})", l.local_addr()?);
         }
         if shared.config.connect_insecure {
             log::warn!("connect_insecure = true: cleartext drivers are allowed");
         }
-        Ok(Self { shared: Arc::new(shared), listeners })
+        Ok(Self {
+            shared: Arc::new(shared),
+            listeners,
+        })
     }
 
     /// The bound addresses.
     pub fn local_addrs(&self) -> Vec<std::net::SocketAddr> {
-        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// Accepts until SIGTERM or SIGINT, then drains.
@@ -92,7 +108,8 @@ impl Daemon {
             poll.registry().register(l, Token(i), Interest::READABLE)?;
         }
         let mut signals = Signals::new([SIGHUP, SIGTERM, SIGINT])?;
-        poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
         let mut events = Events::with_capacity(64);
         'accepting: loop {
             if let Err(e) = poll.poll(&mut events, None) {
@@ -139,9 +156,15 @@ impl Daemon {
 
     fn spawn_session(&self, stream: TcpStream, client: std::net::SocketAddr) {
         let config = &self.shared.config;
-        let Some(registration) = self.shared.sessions.register(stream.as_raw_fd(), config.max_connections)
+        let Some(registration) = self
+            .shared
+            .sessions
+            .register(stream.as_raw_fd(), config.max_connections)
         else {
-            log::warn!("refusing {client}: max_connections ({}) reached", config.max_connections);
+            log::warn!(
+                "refusing {client}: max_connections ({}) reached",
+                config.max_connections
+            );
             refuse_busy(stream);
             return;
         };
@@ -172,7 +195,10 @@ impl Daemon {
     fn drain(&self) {
         let sessions = &self.shared.sessions;
         let drain = self.shared.config.drain_timeout;
-        log::info!("shutting down: {} sessions, waiting up to {drain:?}", sessions.active());
+        log::info!(
+            "shutting down: {} sessions, waiting up to {drain:?}",
+            sessions.active()
+        );
         if !wait_for_no_sessions(sessions, Instant::now() + drain) {
             log::info!("closing {} remaining sessions", sessions.active());
             sessions.close_all();

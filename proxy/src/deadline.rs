@@ -23,5 +23,8 @@ pub fn remaining(deadline: Instant) -> io::Result<Duration> {
 
 /// Whether an I/O error is a socket timeout (Linux reports `WouldBlock` for SO_RCVTIMEO).
 pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
 }

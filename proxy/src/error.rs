@@ -75,9 +75,10 @@ impl SessionError {
             SessionError::OriginRefused(_) => (StatusCode::FORBIDDEN, "origin not allowed"),
             SessionError::Token(e) => match e {
                 TokenError::Unavailable(_) => (StatusCode::BAD_GATEWAY, "token source unavailable"),
-                TokenError::Timeout(_) => {
-                    (StatusCode::GATEWAY_TIMEOUT, "token source did not answer in time")
-                }
+                TokenError::Timeout(_) => (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "token source did not answer in time",
+                ),
                 _ => (StatusCode::NOT_FOUND, "unknown or expired token"),
             },
             SessionError::NoDriver(kind) => (
@@ -89,9 +90,10 @@ impl SessionError {
                 },
             ),
             SessionError::BackendUnreachable(_) => (StatusCode::BAD_GATEWAY, "console unreachable"),
-            SessionError::BackendTimeout => {
-                (StatusCode::GATEWAY_TIMEOUT, "console did not answer in time")
-            }
+            SessionError::BackendTimeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "console did not answer in time",
+            ),
             SessionError::TooManyConnections => {
                 (StatusCode::SERVICE_UNAVAILABLE, "too many connections")
             }
@@ -126,7 +128,11 @@ mod tests {
 
     #[test]
     fn refusals_do_not_tell_unknown_from_expired() {
-        for e in [TokenError::Unknown, TokenError::Expired, TokenError::AlreadyUsed] {
+        for e in [
+            TokenError::Unknown,
+            TokenError::Expired,
+            TokenError::AlreadyUsed,
+        ] {
             let (status, reason) = SessionError::Token(e).http_refusal().unwrap();
             assert_eq!((status.as_u16(), reason), (404, "unknown or expired token"));
         }
@@ -136,7 +142,10 @@ mod tests {
     fn close_reason_is_the_drivers_message_cut_to_fit() {
         let e = SessionError::Driver {
             driver: "vencrypt".into(),
-            failure: ConnectFailure { status: CgStatus::TLS, message: "é".repeat(100) },
+            failure: ConnectFailure {
+                status: CgStatus::TLS,
+                message: "é".repeat(100),
+            },
         };
         let reason = e.close_reason();
         assert!(reason.len() <= MAX_CLOSE_REASON && reason.starts_with('é'));

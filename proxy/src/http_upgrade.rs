@@ -49,7 +49,10 @@ pub fn read_request(stream: &mut impl Read) -> Result<UpgradeRequest, RequestErr
         match parsed.parse(&buf) {
             Ok(httparse::Status::Complete(len)) => {
                 let request = to_http(&parsed)?;
-                return Ok(UpgradeRequest { request, leftover: buf[len..].to_vec() });
+                return Ok(UpgradeRequest {
+                    request,
+                    leftover: buf[len..].to_vec(),
+                });
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_REQUEST_HEAD => {}
             Ok(httparse::Status::Partial) => return Err(RequestError::TooLarge),
@@ -63,7 +66,11 @@ fn to_http(parsed: &httparse::Request<'_, '_>) -> Result<http::Request<()>, Requ
     let mut builder = http::Request::builder()
         .method(parsed.method.unwrap_or("GET"))
         .uri(parsed.path.unwrap_or("/"))
-        .version(if parsed.version == Some(0) { http::Version::HTTP_10 } else { http::Version::HTTP_11 });
+        .version(if parsed.version == Some(0) {
+            http::Version::HTTP_10
+        } else {
+            http::Version::HTTP_11
+        });
     for h in parsed.headers.iter() {
         let value = HeaderValue::from_bytes(h.value).map_err(|e| malformed(&e))?;
         builder = builder.header(h.name, value);
@@ -78,14 +85,19 @@ pub fn is_websocket(request: &http::Request<()>) -> bool {
 
 fn header_has_token(request: &http::Request<()>, name: header::HeaderName, token: &str) -> bool {
     request.headers().get_all(name).iter().any(|v| {
-        v.to_str().unwrap_or("").split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
+        v.to_str()
+            .unwrap_or("")
+            .split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
     })
 }
 
 /// The token: the query parameter `token`, else the cookie `token`.
 pub fn token(request: &http::Request<()>) -> Option<String> {
     if let Some(query) = request.uri().query() {
-        if let Some((_, v)) = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "token") {
+        if let Some((_, v)) =
+            url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "token")
+        {
             if !v.is_empty() {
                 return Some(v.into_owned());
             }
@@ -106,19 +118,32 @@ pub fn token(request: &http::Request<()>) -> Option<String> {
 /// `allowed` is empty, against the `Host` the browser connected to. A request without `Origin`
 /// (not from a browser) passes.
 pub fn origin_allowed(request: &http::Request<()>, allowed: &[String]) -> bool {
-    let Some(origin) = request.headers().get(header::ORIGIN) else { return true };
-    let Ok(origin) = origin.to_str() else { return false };
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
     let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
     if !allowed.is_empty() {
         return allowed.iter().any(|a| a == "*" || *a == origin);
     }
-    let Some(host) = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()) else {
+    let Some(host) = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
         return false;
     };
-    let Some((_, origin_host)) = origin.split_once("://") else { return false };
+    let Some((_, origin_host)) = origin.split_once("://") else {
+        return false;
+    };
     let host = host.trim().to_ascii_lowercase();
     let strip_default = |h: &str| -> String {
-        h.strip_suffix(":80").or_else(|| h.strip_suffix(":443")).unwrap_or(h).to_string()
+        h.strip_suffix(":80")
+            .or_else(|| h.strip_suffix(":443"))
+            .unwrap_or(h)
+            .to_string()
     };
     origin_host == host || strip_default(origin_host) == strip_default(&host)
 }
@@ -134,16 +159,20 @@ pub fn write_upgrade(stream: &mut impl Write, request: &http::Request<()>) -> Re
     let mut response = tungstenite::handshake::server::create_response(request)
         .map_err(|e| format!("bad websocket handshake: {e}"))?;
     if offers_binary(request) {
-        response
-            .headers_mut()
-            .insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("binary"));
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("binary"),
+        );
     }
     let mut head = String::from("HTTP/1.1 101 Switching Protocols\r\n");
     for (name, value) in response.headers() {
         head.push_str(&format!("{}: {}\r\n", name, value.to_str().unwrap_or("")));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).and_then(|_| stream.flush()).map_err(|e| e.to_string())
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|_| stream.flush())
+        .map_err(|e| e.to_string())
 }
 
 /// Writes a complete response with a body and `Connection: close`.
@@ -169,9 +198,19 @@ pub fn write_response(
 }
 
 /// Writes a refusal: `status` with the body `consolegate: REASON\n`.
-pub fn write_refusal(stream: &mut impl Write, status: http::StatusCode, reason: &str) -> io::Result<()> {
+pub fn write_refusal(
+    stream: &mut impl Write,
+    status: http::StatusCode,
+    reason: &str,
+) -> io::Result<()> {
     let body = format!("consolegate: {reason}\n");
-    write_response(stream, status, "text/plain; charset=utf-8", body.as_bytes(), true)
+    write_response(
+        stream,
+        status,
+        "text/plain; charset=utf-8",
+        body.as_bytes(),
+        true,
+    )
 }
 
 #[cfg(test)]
@@ -184,7 +223,8 @@ mod tests {
 
     #[test]
     fn token_from_query_then_cookie() {
-        let r = parse("GET /websockify?token=a%2Fb&x=1 HTTP/1.1\r\nHost: h\r\nCookie: token=c\r\n\r\n");
+        let r =
+            parse("GET /websockify?token=a%2Fb&x=1 HTTP/1.1\r\nHost: h\r\nCookie: token=c\r\n\r\n");
         assert_eq!(token(&r.request).as_deref(), Some("a/b"));
         let r = parse("GET / HTTP/1.1\r\nHost: h\r\nCookie: a=1; token=c2; b=2\r\n\r\n");
         assert_eq!(token(&r.request).as_deref(), Some("c2"));

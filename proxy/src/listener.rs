@@ -43,8 +43,10 @@ pub fn bind(addrs: &[SocketAddr]) -> Result<Vec<mio::net::TcpListener>, Listener
     addrs
         .iter()
         .map(|addr| {
-            mio::net::TcpListener::bind(*addr)
-                .map_err(|source| ListenerError::Bind { addr: *addr, source })
+            mio::net::TcpListener::bind(*addr).map_err(|source| ListenerError::Bind {
+                addr: *addr,
+                source,
+            })
         })
         .collect()
 }
@@ -81,7 +83,10 @@ impl TlsIdentity {
 }
 
 fn server_config(certificate: &Path, key: &Path) -> Result<Arc<ServerConfig>, ListenerError> {
-    let pem = |path: &Path, detail: String| ListenerError::Pem { path: path.into(), detail };
+    let pem = |path: &Path, detail: String| ListenerError::Pem {
+        path: path.into(),
+        detail,
+    };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certificate)
         .map_err(|e| pem(certificate, e.to_string()))?
         .collect::<Result<_, _>>()

@@ -57,7 +57,11 @@ fn do_main(cli: &Cli) -> anyhow::Result<()> {
             }
             println!("{line}");
             if d.is_placeholder() {
-                println!("WARNING: driver '{}' is a placeholder: {}", d.name(), d.description());
+                println!(
+                    "WARNING: driver '{}' is a placeholder: {}",
+                    d.name(),
+                    d.description()
+                );
             }
         }
         println!("token source: {}", shared.tokens.describe());

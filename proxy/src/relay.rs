@@ -85,13 +85,21 @@ pub fn run(
     let front_fd = ws.get_ref().socket().as_raw_fd();
     let back_fd = back_socket.as_raw_fd();
     let both = Interest::READABLE | Interest::WRITABLE;
-    poll.registry().register(&mut SourceFd(&front_fd), FRONT, both)?;
-    poll.registry().register(&mut SourceFd(&back_fd), BACK, both)?;
+    poll.registry()
+        .register(&mut SourceFd(&front_fd), FRONT, both)?;
+    poll.registry()
+        .register(&mut SourceFd(&back_fd), BACK, both)?;
     let mut events = Events::with_capacity(4);
 
     let mut relay = Relay {
-        front: Readiness { readable: true, writable: true },
-        back: Readiness { readable: true, writable: true },
+        front: Readiness {
+            readable: true,
+            writable: true,
+        },
+        back: Readiness {
+            readable: true,
+            writable: true,
+        },
         up: (!first_up.is_empty()).then(|| (Bytes::from(first_up), 0)),
         front_pending: false,
         buf: Vec::new(),
@@ -135,7 +143,11 @@ pub fn run(
             return Err(e);
         }
         for event in events.iter() {
-            let side = if event.token() == FRONT { &mut relay.front } else { &mut relay.back };
+            let side = if event.token() == FRONT {
+                &mut relay.front
+            } else {
+                &mut relay.back
+            };
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 side.readable = true;
             }
@@ -167,7 +179,11 @@ struct Relay {
 
 impl Relay {
     fn outcome(&self, end: RelayEnd) -> RelayOutcome {
-        RelayOutcome { up: self.up_bytes, down: self.down_bytes, end }
+        RelayOutcome {
+            up: self.up_bytes,
+            down: self.down_bytes,
+            end,
+        }
     }
 
     /// Moves bytes until nothing can move without waiting.
@@ -198,9 +214,9 @@ impl Relay {
                         progress = true;
                     }
                     Err(e) if would_block(&e) => self.front.readable = false,
-                    Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                        return Step::End(RelayEnd::ClientClosed)
-                    }
+                    Err(
+                        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed,
+                    ) => return Step::End(RelayEnd::ClientClosed),
                     Err(tungstenite::Error::Protocol(
                         tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
                     )) => return Step::End(RelayEnd::ClientClosed),
@@ -213,7 +229,9 @@ impl Relay {
                 if self.back.writable {
                     match back.write(&data[*offset..]) {
                         Ok(0) => {
-                            return Step::End(RelayEnd::ConsoleError("console took no bytes".into()))
+                            return Step::End(RelayEnd::ConsoleError(
+                                "console took no bytes".into(),
+                            ))
                         }
                         Ok(n) => {
                             *offset += n;
@@ -223,7 +241,9 @@ impl Relay {
                             }
                             progress = true;
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.back.writable = false,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            self.back.writable = false
+                        }
                         Err(e) => return Step::End(RelayEnd::ConsoleError(e.to_string())),
                     }
                 }
@@ -267,9 +287,9 @@ impl Relay {
                         progress = true;
                     }
                     Err(e) if would_block(&e) => self.front.writable = false,
-                    Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                        return Step::End(RelayEnd::ClientClosed)
-                    }
+                    Err(
+                        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed,
+                    ) => return Step::End(RelayEnd::ClientClosed),
                     Err(e) => return Step::End(RelayEnd::ClientError(e.to_string())),
                 }
             }

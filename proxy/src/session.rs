@@ -100,8 +100,13 @@ fn serve(
     if !http_upgrade::is_websocket(&request.request) {
         return match &config.web {
             Some(root) => {
-                let status = static_files::serve(&mut front, root, &request.request).map_err(client_err)?;
-                Ok(format!("static file {} {}", request.request.uri().path(), status.as_u16()))
+                let status =
+                    static_files::serve(&mut front, root, &request.request).map_err(client_err)?;
+                Ok(format!(
+                    "static file {} {}",
+                    request.request.uri().path(),
+                    status.as_u16()
+                ))
             }
             None => refuse(&mut front, SessionError::NotUpgrade),
         };
@@ -162,22 +167,34 @@ fn serve(
         session_id: registration.id(),
         handshake_timeout: config.handshake_timeout,
     };
-    let watch = watchdog::arm(handshake_deadline, [ws.get_ref().socket().as_raw_fd(), back.as_raw_fd()]);
+    let watch = watchdog::arm(
+        handshake_deadline,
+        [ws.get_ref().socket().as_raw_fd(), back.as_raw_fd()],
+    );
     let mut side = HandshakeSide::new(&mut ws, handshake_deadline);
     let connected = driver.connect(&session_request, &mut side, &back);
     let first_up = side.into_pending();
     if watch.disarm() {
-        return Err(SessionError::DriverHung { driver: driver.name().to_string() });
+        return Err(SessionError::DriverHung {
+            driver: driver.name().to_string(),
+        });
     }
     let mut channel = match connected {
         Ok(channel) => channel,
         Err(failure) => {
-            let e = SessionError::Driver { driver: driver.name().to_string(), failure };
+            let e = SessionError::Driver {
+                driver: driver.name().to_string(),
+                failure,
+            };
             websocket::close(&mut ws, CloseCode::Error, &e.close_reason(), GOODBYE_WAIT);
             return Err(e);
         }
     };
-    log::debug!("session {}: {} handshake done, relaying", audit.session_id, driver.name());
+    log::debug!(
+        "session {}: {} handshake done, relaying",
+        audit.session_id,
+        driver.name()
+    );
 
     // 4. Relay.
     for sock in [ws.get_ref().socket(), &back] {
@@ -254,7 +271,9 @@ fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, 
     let left = remaining(deadline).map_err(|_| SessionError::BackendTimeout)?;
     match rx.recv_timeout(left) {
         Ok(Ok(addrs)) => Ok(addrs),
-        Ok(Err(e)) => Err(SessionError::BackendUnreachable(format!("cannot resolve {host}: {e}"))),
+        Ok(Err(e)) => Err(SessionError::BackendUnreachable(format!(
+            "cannot resolve {host}: {e}"
+        ))),
         Err(_) => Err(SessionError::BackendTimeout),
     }
 }

@@ -29,15 +29,23 @@ impl Sessions {
 
     /// Takes a place for a new session with browser socket `fd`, or `None` if `max` are live.
     pub fn register(self: &Arc<Self>, fd: RawFd, max: usize) -> Option<Registration> {
-        let taken = self.active.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            (n < max).then_some(n + 1)
-        });
+        let taken = self
+            .active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            });
         if taken.is_err() {
             return None;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        self.fronts.lock().unwrap_or_else(|e| e.into_inner()).insert(id, fd);
-        Some(Registration { sessions: Arc::clone(self), id })
+        self.fronts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, fd);
+        Some(Registration {
+            sessions: Arc::clone(self),
+            id,
+        })
     }
 
     /// Live sessions.
@@ -78,7 +86,11 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.sessions.fronts.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        self.sessions
+            .fronts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
         self.sessions.active.fetch_sub(1, Ordering::AcqRel);
     }
 }

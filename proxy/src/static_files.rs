@@ -12,10 +12,18 @@ use crate::http_upgrade::{write_refusal, write_response};
 pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
 /// Answers `request` from `root`.
-pub fn serve(stream: &mut impl Write, root: &Path, request: &http::Request<()>) -> io::Result<StatusCode> {
+pub fn serve(
+    stream: &mut impl Write,
+    root: &Path,
+    request: &http::Request<()>,
+) -> io::Result<StatusCode> {
     let head = request.method() == Method::HEAD;
     if request.method() != Method::GET && !head {
-        write_refusal(stream, StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served")?;
+        write_refusal(
+            stream,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are served",
+        )?;
         return Ok(StatusCode::METHOD_NOT_ALLOWED);
     }
     let Some(path) = resolve(root, request.uri().path()) else {
@@ -39,9 +47,10 @@ pub fn serve(stream: &mut impl Write, root: &Path, request: &http::Request<()>) 
 /// Maps a URL path to a file under `root`, or `None` if it would leave `root` (through `..`,
 /// or through a symbolic link pointing outside).
 pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
-    let decoded: String = url::form_urlencoded::parse(format!("p={}", url_path.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())?;
+    let decoded: String =
+        url::form_urlencoded::parse(format!("p={}", url_path.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())?;
     let relative = Path::new(decoded.trim_start_matches('/'));
     let mut path = root.to_path_buf();
     for component in relative.components() {

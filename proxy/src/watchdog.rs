@@ -37,14 +37,19 @@ pub struct Guard {
 fn shared() -> &'static Arc<Shared> {
     static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
     SHARED.get_or_init(|| {
-        let shared = Arc::new(Shared { state: Mutex::default(), changed: Condvar::new() });
+        let shared = Arc::new(Shared {
+            state: Mutex::default(),
+            changed: Condvar::new(),
+        });
         let watcher = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
             .name("watchdog".into())
             .stack_size(64 * 1024)
             .spawn(move || watch(&watcher));
         if let Err(e) = spawned {
-            log::error!("cannot start the handshake watchdog: {e}; hung drivers will not be cut off");
+            log::error!(
+                "cannot start the handshake watchdog: {e}; hung drivers will not be cut off"
+            );
         }
         shared
     })
@@ -57,7 +62,14 @@ pub fn arm(deadline: Instant, fds: [RawFd; 2]) -> Guard {
     let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
     state.next_id += 1;
     let id = state.next_id;
-    state.armed.insert(id, Armed { deadline: deadline + GRACE, fds, fired: false });
+    state.armed.insert(
+        id,
+        Armed {
+            deadline: deadline + GRACE,
+            fds,
+            fired: false,
+        },
+    );
     shared.changed.notify_one();
     Guard { id }
 }
@@ -103,9 +115,16 @@ fn watch(shared: &Shared) {
         state = match next {
             Some(at) => {
                 let wait = at.saturating_duration_since(Instant::now());
-                shared.changed.wait_timeout(state, wait).unwrap_or_else(|e| e.into_inner()).0
+                shared
+                    .changed
+                    .wait_timeout(state, wait)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
             }
-            None => shared.changed.wait(state).unwrap_or_else(|e| e.into_inner()),
+            None => shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner()),
         };
     }
 }

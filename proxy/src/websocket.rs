@@ -36,7 +36,10 @@ pub fn close(ws: &mut FrontSocket, code: CloseCode, reason: &str, wait: Duration
     if sock.set_nonblocking(false).is_err() || set_socket_deadline(sock, deadline).is_err() {
         return;
     }
-    let frame = CloseFrame { code, reason: reason.to_string().into() };
+    let frame = CloseFrame {
+        code,
+        reason: reason.to_string().into(),
+    };
     if ws.close(Some(frame)).is_ok() || ws.can_write() {
         let _ = ws.flush();
     }
@@ -55,7 +58,12 @@ pub struct HandshakeSide<'a> {
 impl<'a> HandshakeSide<'a> {
     /// Lends `ws` until `deadline`.
     pub fn new(ws: &'a mut FrontSocket, deadline: Instant) -> Self {
-        Self { ws, pending: Vec::new(), offset: 0, deadline }
+        Self {
+            ws,
+            pending: Vec::new(),
+            offset: 0,
+            deadline,
+        }
     }
 
     /// What the browser sent that the driver did not read.

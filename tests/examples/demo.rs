@@ -20,11 +20,17 @@ const TOKEN: &str = "demo";
 fn main() {
     let check_only = std::env::args().any(|a| a == "--check");
     let set = &pki().trusted;
-    println!("1. test PKI (CA, QEMU server certificate, proxy client certificate) in {}", set.dir().display());
+    println!(
+        "1. test PKI (CA, QEMU server certificate, proxy client certificate) in {}",
+        set.dir().display()
+    );
 
     let qemu = Qemu::start_with(
         Mode::VencryptX509None,
-        Options { name: Some("consolegate-demo".into()), ..Options::default() },
+        Options {
+            name: Some("consolegate-demo".into()),
+            ..Options::default()
+        },
     );
     println!(
         "2. QEMU (pid {}) serves its VNC console on 127.0.0.1:{} with VeNCrypt X509None only \
@@ -39,8 +45,17 @@ fn main() {
         .trusted_tls_drivers("vencrypt")
         .token(TOKEN, &format!("vnc://127.0.0.1:{}", qemu.port()));
     let proxy = Proxy::start(config);
-    println!("3. consolegate (pid {}) listens on {}; its configuration:", proxy.pid(), proxy.addr());
-    for line in proxy.config().text().lines().filter(|l| !l.trim().is_empty()) {
+    println!(
+        "3. consolegate (pid {}) listens on {}; its configuration:",
+        proxy.pid(),
+        proxy.addr()
+    );
+    for line in proxy
+        .config()
+        .text()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
         println!("     {line}");
     }
 
@@ -52,7 +67,10 @@ fn main() {
             init.width, init.height, init.name
         ),
         Err(e) => {
-            eprintln!("demo: the console did not answer through the proxy: {e}\n{}", proxy.log());
+            eprintln!(
+                "demo: the console did not answer through the proxy: {e}\n{}",
+                proxy.log()
+            );
             std::process::exit(1);
         }
     }
@@ -67,5 +85,13 @@ fn main() {
         proxy.addr().port()
     );
     let _ = std::io::stdin().lock().lines().next();
-    println!("{}", proxy.log().lines().filter(|l| l.contains("audit")).collect::<Vec<_>>().join("\n"));
+    println!(
+        "{}",
+        proxy
+            .log()
+            .lines()
+            .filter(|l| l.contains("audit"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }

@@ -62,7 +62,10 @@ impl Backend {
                     Ok((conn, _)) => {
                         accepted.fetch_add(1, Ordering::Relaxed);
                         let _ = conn.set_nonblocking(false);
-                        conns.lock().expect("conns").push(conn.try_clone().expect("clone"));
+                        conns
+                            .lock()
+                            .expect("conns")
+                            .push(conn.try_clone().expect("clone"));
                         if behaviour == Behaviour::Flood {
                             let (stop, written) = (stop.clone(), written.clone());
                             thread::spawn(move || flood(conn, &stop, &written));
@@ -86,7 +89,10 @@ impl Backend {
         let mut queued = Vec::new();
         while let Ok(conn) = TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
             queued.push(conn);
-            assert!(queued.len() < 64, "the backlog of the unanswered backend never fills");
+            assert!(
+                queued.len() < 64,
+                "the backlog of the unanswered backend never fills"
+            );
         }
         let stop = Arc::new(AtomicBool::new(false));
         let keep = stop.clone();
@@ -139,7 +145,11 @@ fn flood(mut conn: TcpStream, stop: &AtomicBool, written: &AtomicU64) {
             Ok(n) => {
                 written.fetch_add(n as u64, Ordering::Relaxed);
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => return,
         }
     }

@@ -32,20 +32,28 @@ impl Library {
 /// that ABI version (`-DCG_TEST_ABI_VERSION=N`).
 pub fn echo_driver(abi_version: Option<u32>) -> Library {
     let source = workspace_root().join("tests/c_driver/echo_driver.c");
-    let defines: Vec<String> =
-        abi_version.map(|v| format!("-DCG_TEST_ABI_VERSION={v}")).into_iter().collect();
+    let defines: Vec<String> = abi_version
+        .map(|v| format!("-DCG_TEST_ABI_VERSION={v}"))
+        .into_iter()
+        .collect();
     compile("cecho", &source, &defines)
 }
 
 /// `libconsolegate_<name>.so` that exports a function, but not `consolegate_driver_v1`.
 pub fn library_without_driver_symbol(name: &str) -> Library {
     let src = TempDir::new("c-src");
-    let source = src.write("empty.c", "int consolegate_not_a_driver(void) { return 42; }\n");
+    let source = src.write(
+        "empty.c",
+        "int consolegate_not_a_driver(void) { return 42; }\n",
+    );
     compile(name, &source, &[])
 }
 
 fn compile(name: &str, source: &Path, defines: &[String]) -> Library {
-    let library = Library { dir: TempDir::new("c-driver"), name: name.into() };
+    let library = Library {
+        dir: TempDir::new("c-driver"),
+        name: name.into(),
+    };
     let include = workspace_root().join("driver-api/include");
     let out = Command::new("cc")
         .args(["-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror"])
@@ -56,7 +64,9 @@ fn compile(name: &str, source: &Path, defines: &[String]) -> Library {
         .arg(library.path())
         .arg(source)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run cc ({e}): install a C compiler (apt-get install gcc)"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run cc ({e}): install a C compiler (apt-get install gcc)")
+        });
     assert!(
         out.status.success(),
         "cc failed on {}:\n{}",

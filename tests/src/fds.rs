@@ -25,7 +25,9 @@ pub fn rss_kib(pid: i32) -> u64 {
 }
 
 fn count(dir: &str) -> usize {
-    fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {dir}: {e}")).count()
+    fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {dir}: {e}"))
+        .count()
 }
 
 /// Threads and fds of a process at one moment.
@@ -39,7 +41,10 @@ pub struct Usage {
 
 /// The current usage of `pid`.
 pub fn usage(pid: i32) -> Usage {
-    Usage { threads: threads(pid), fds: fds(pid) }
+    Usage {
+        threads: threads(pid),
+        fds: fds(pid),
+    }
 }
 
 /// The usage of `pid` once it holds still: two samples 200 ms apart agree (at most 5 s).

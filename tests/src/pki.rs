@@ -63,9 +63,12 @@ pub fn pki() -> &'static Pki {
         let trusted = make_set(&dir, "Console Proxy Test CA");
         let rogue = make_set(&dir.join("rogue"), "Rogue Test CA");
         // RFC 7919 group: instant, and spares QEMU generating DH parameters at start-up.
-        openssl(&dir, &["genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt"])
-            .args(["group:ffdhe2048", "-out", "dh-params.pem"])
-            .run();
+        openssl(
+            &dir,
+            &["genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt"],
+        )
+        .args(["group:ffdhe2048", "-out", "dh-params.pem"])
+        .run();
         Pki { trusted, rogue }
     })
 }
@@ -74,15 +77,40 @@ pub fn pki() -> &'static Pki {
 fn make_set(dir: &Path, ca_name: &str) -> CertSet {
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     rsa_key(dir, "ca-key.pem");
-    openssl(dir, &["req", "-new", "-x509", "-sha256", "-days", "30", "-key", "ca-key.pem"])
-        .args(["-out", "ca-cert.pem", "-subj", &format!("/O=Console Proxy Test/CN={ca_name}")])
-        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        .args(["-addext", "subjectKeyIdentifier=hash"])
-        .run();
-    leaf(dir, "server", "localhost", "serverAuth", Some("DNS:localhost,IP:127.0.0.1,IP:::1"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-sha256",
+            "-days",
+            "30",
+            "-key",
+            "ca-key.pem",
+        ],
+    )
+    .args([
+        "-out",
+        "ca-cert.pem",
+        "-subj",
+        &format!("/O=Console Proxy Test/CN={ca_name}"),
+    ])
+    .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+    .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+    .args(["-addext", "subjectKeyIdentifier=hash"])
+    .run();
+    leaf(
+        dir,
+        "server",
+        "localhost",
+        "serverAuth",
+        Some("DNS:localhost,IP:127.0.0.1,IP:::1"),
+    );
     leaf(dir, "client", "console-proxy", "clientAuth", None);
-    CertSet { dir: dir.to_path_buf() }
+    CertSet {
+        dir: dir.to_path_buf(),
+    }
 }
 
 /// `NAME-key.pem` and `NAME-cert.pem`, signed by the CA in `dir`.
@@ -94,25 +122,58 @@ fn leaf(dir: &Path, name: &str, cn: &str, eku: &str, san: Option<&str>) {
     if let Some(san) = san {
         ext.push_str(&format!("subjectAltName={san}\n"));
     }
-    let (key, csr, cert, extfile) =
-        (format!("{name}-key.pem"), format!("{name}.csr"), format!("{name}-cert.pem"), format!("{name}.ext"));
+    let (key, csr, cert, extfile) = (
+        format!("{name}-key.pem"),
+        format!("{name}.csr"),
+        format!("{name}-cert.pem"),
+        format!("{name}.ext"),
+    );
     std::fs::write(dir.join(&extfile), ext).expect("write the extension file");
     rsa_key(dir, &key);
     openssl(dir, &["req", "-new", "-sha256", "-key", &key, "-out", &csr])
         .args(["-subj", &format!("/O=Console Proxy Test/CN={cn}")])
         .run();
-    openssl(dir, &["x509", "-req", "-sha256", "-days", "30", "-in", &csr, "-CA", "ca-cert.pem"])
-        .args(["-CAkey", "ca-key.pem", "-set_serial", &serial(), "-extfile", &extfile])
-        .args(["-out", &cert])
-        .run();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-sha256",
+            "-days",
+            "30",
+            "-in",
+            &csr,
+            "-CA",
+            "ca-cert.pem",
+        ],
+    )
+    .args([
+        "-CAkey",
+        "ca-key.pem",
+        "-set_serial",
+        &serial(),
+        "-extfile",
+        &extfile,
+    ])
+    .args(["-out", &cert])
+    .run();
     let _ = std::fs::remove_file(dir.join(csr));
     let _ = std::fs::remove_file(dir.join(extfile));
 }
 
 fn rsa_key(dir: &Path, name: &str) {
-    openssl(dir, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
-        .args(["-out", name])
-        .run();
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ],
+    )
+    .args(["-out", name])
+    .run();
 }
 
 /// A random 128-bit serial number in openssl's `0x…` form.
@@ -122,7 +183,10 @@ fn serial() -> String {
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
     got.expect("read /dev/urandom");
     bytes[0] &= 0x7f;
-    format!("0x{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "0x{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 /// An `openssl` command run in `dir`.

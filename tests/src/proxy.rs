@@ -10,8 +10,8 @@
 
 use std::fs;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -48,7 +48,10 @@ pub fn profile_dir() -> PathBuf {
 
 /// The workspace root (the parent of this crate's directory).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// Where cargo puts the Rust drivers (`libconsolegate_noop.so`, `libconsolegate_fault.so`).
@@ -92,7 +95,13 @@ impl Config {
         let dir = TempDir::new("proxy");
         let listen = ports::port();
         let tokens_path = dir.join("tokens");
-        let config = Self { dir, listen, entries: Vec::new(), tokens: String::new(), raw: None };
+        let config = Self {
+            dir,
+            listen,
+            entries: Vec::new(),
+            tokens: String::new(),
+            raw: None,
+        };
         let port = config.port();
         config
             .set("listen", &format!("127.0.0.1:{port}"))
@@ -110,14 +119,19 @@ impl Config {
 
     /// Removes `key` from `[DEFAULT]`.
     pub fn unset(mut self, key: &str) -> Self {
-        self.entries.retain(|(s, k, _)| !(s == "DEFAULT" && k == key));
+        self.entries
+            .retain(|(s, k, _)| !(s == "DEFAULT" && k == key));
         self
     }
 
     /// Sets `key = value` in `[section]`, replacing an earlier value.
     pub fn section(mut self, section: &str, key: &str, value: &str) -> Self {
         let value = value.to_string();
-        match self.entries.iter_mut().find(|(s, k, _)| s == section && k == key) {
+        match self
+            .entries
+            .iter_mut()
+            .find(|(s, k, _)| s == section && k == key)
+        {
             Some(entry) => entry.2 = value,
             None => self.entries.push((section.into(), key.into(), value)),
         }
@@ -131,7 +145,8 @@ impl Config {
 
     /// Uses the one driver `name` from `dir` (a compiled C library's directory).
     pub fn driver_in(self, dir: &Path, name: &str) -> Self {
-        self.set("driver_dir", &dir.display().to_string()).driver(name)
+        self.set("driver_dir", &dir.display().to_string())
+            .driver(name)
     }
 
     /// Uses the fault test driver in `mode` (`ok`, `panic_in_connect`, `hang_in_connect`,
@@ -151,13 +166,18 @@ impl Config {
     /// certificate (none when `None`).
     pub fn tls_drivers(self, drivers: &str, ca: &CertSet, client: Option<&CertSet>) -> Self {
         let path = |p: PathBuf| p.display().to_string();
-        let config = self
-            .driver(drivers)
-            .unset("connect_insecure")
-            .section("console_proxy_tls", "ca_certificate", &path(ca.ca_cert()));
+        let config = self.driver(drivers).unset("connect_insecure").section(
+            "console_proxy_tls",
+            "ca_certificate",
+            &path(ca.ca_cert()),
+        );
         match client {
             Some(set) => config
-                .section("console_proxy_tls", "client_certificate", &path(set.client_cert()))
+                .section(
+                    "console_proxy_tls",
+                    "client_certificate",
+                    &path(set.client_cert()),
+                )
                 .section("console_proxy_tls", "client_key", &path(set.client_key())),
             None => config,
         }
@@ -190,7 +210,10 @@ impl Config {
 
     /// The value of `key` in `[DEFAULT]`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.iter().find(|(s, k, _)| s == "DEFAULT" && k == key).map(|e| e.2.as_str())
+        self.entries
+            .iter()
+            .find(|(s, k, _)| s == "DEFAULT" && k == key)
+            .map(|e| e.2.as_str())
     }
 
     /// The INI text: the `[DEFAULT]` keys first, without a section header (keys before any
@@ -275,13 +298,20 @@ impl Proxy {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = proxy.try_exit() {
-                panic!("consolegate exited at start-up ({status}):\n{}", proxy.log());
+                panic!(
+                    "consolegate exited at start-up ({status}):\n{}",
+                    proxy.log()
+                );
             }
             if ports::listening(proxy.addr.port()) {
                 return proxy;
             }
             if Instant::now() >= deadline {
-                panic!("consolegate did not listen on {} within {START_TIMEOUT:?}:\n{}", proxy.addr, proxy.log());
+                panic!(
+                    "consolegate did not listen on {} within {START_TIMEOUT:?}:\n{}",
+                    proxy.addr,
+                    proxy.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -293,7 +323,10 @@ impl Proxy {
         let mut proxy = Self::spawn(config);
         match proxy.wait_exit(START_TIMEOUT) {
             Some(status) => (status.code().unwrap_or(-1), proxy.log()),
-            None => panic!("consolegate is running but should have refused:\n{}", proxy.log()),
+            None => panic!(
+                "consolegate is running but should have refused:\n{}",
+                proxy.log()
+            ),
         }
     }
 
@@ -322,7 +355,13 @@ impl Proxy {
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary().display()));
         let addr = listen_addr(config.get("listen").unwrap_or("0.0.0.0:6080"));
         let tls = config.get("ssl_certificate").is_some();
-        Self { child, exit: None, addr, tls, config }
+        Self {
+            child,
+            exit: None,
+            addr,
+            tls,
+            config,
+        }
     }
 
     /// Everything the proxy wrote to stderr (and stdout) so far.
@@ -400,7 +439,11 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("--- consolegate log ({}):\n{}", self.config.dir().display(), self.log());
+            eprintln!(
+                "--- consolegate log ({}):\n{}",
+                self.config.dir().display(),
+                self.log()
+            );
         }
         if self.try_exit().is_none() {
             let _ = self.child.kill();
@@ -412,7 +455,9 @@ impl Drop for Proxy {
 /// The first `listen` address, with a wildcard host replaced by loopback.
 fn listen_addr(listen: &str) -> SocketAddr {
     let first = listen.split(',').next().unwrap_or(listen).trim();
-    let first = first.replace("0.0.0.0:", "127.0.0.1:").replace("[::]:", "[::1]:");
+    let first = first
+        .replace("0.0.0.0:", "127.0.0.1:")
+        .replace("[::]:", "[::1]:");
     first
         .to_socket_addrs()
         .ok()

@@ -152,16 +152,29 @@ impl Qemu {
                 | Mode::VencryptX509NoneNoverify
                 | Mode::VencryptX509Vnc(_)
         );
-        let port = if vnc { ports::vnc_port() } else { ports::port() };
+        let port = if vnc {
+            ports::vnc_port()
+        } else {
+            ports::port()
+        };
         let tls_port = matches!(mode, Mode::Spice(_)).then(ports::port);
-        let args = arguments(mode, options, &state, port.port(), tls_port.as_ref().map(PortLease::port));
+        let args = arguments(
+            mode,
+            options,
+            &state,
+            port.port(),
+            tls_port.as_ref().map(PortLease::port),
+        );
 
-        let out = Command::new(&binary).args(&args).output().unwrap_or_else(|e| {
-            panic!(
+        let out = Command::new(&binary)
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
                 "cannot run {binary} ({e}): the integration tests need a real QEMU; install it \
                  with `apt-get install qemu-system-x86` (or run .ci/run)"
             )
-        });
+            });
         let log_path = state.join("qemu.log");
         let log = || fs::read_to_string(&log_path).unwrap_or_default();
         if !out.status.success() {
@@ -178,17 +191,30 @@ impl Qemu {
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
             .ok_or_else(|| format!("QEMU daemonized but wrote no pidfile; log: {}", log()))?;
-        let qemu = Qemu { pid, mode: mode.clone(), port, tls_port, state };
-        qemu.wait_ready().map_err(|e| format!("QEMU ({mode:?}) not ready: {e}\n--- log: {}", log()))?;
+        let qemu = Qemu {
+            pid,
+            mode: mode.clone(),
+            port,
+            tls_port,
+            state,
+        };
+        qemu.wait_ready()
+            .map_err(|e| format!("QEMU ({mode:?}) not ready: {e}\n--- log: {}", log()))?;
         Ok(qemu)
     }
 
     fn wait_ready(&self) -> Result<(), String> {
-        let ports: Vec<u16> = [Some(self.port()), self.tls_port()].into_iter().flatten().collect();
+        let ports: Vec<u16> = [Some(self.port()), self.tls_port()]
+            .into_iter()
+            .flatten()
+            .collect();
         for port in ports {
             let ok = wait::until_true(READY_TIMEOUT, || ports::listening(port) || !self.is_alive());
             if !ok || !self.is_alive() {
-                return Err(format!("port {port} not listening (alive: {})", self.is_alive()));
+                return Err(format!(
+                    "port {port} not listening (alive: {})",
+                    self.is_alive()
+                ));
             }
         }
         if let Mode::VncNone
@@ -199,7 +225,9 @@ impl Qemu {
         {
             let greeting = rfb_greeting(self.port());
             if !greeting.starts_with("RFB 003.008") {
-                return Err(format!("VNC port did not greet with RFB 003.008 (got {greeting:?})"));
+                return Err(format!(
+                    "VNC port did not greet with RFB 003.008 (got {greeting:?})"
+                ));
             }
         }
         // Until the guest has booted, the screen is 640x480 rather than the text mode's
@@ -233,55 +261,122 @@ impl Drop for Qemu {
 }
 
 /// The command line: start-qemu.sh's common prefix, the guest, and the mode's extras.
-fn arguments(mode: &Mode, options: &Options, state: &TempDir, port: u16, tls_port: Option<u16>) -> Vec<String> {
+fn arguments(
+    mode: &Mode,
+    options: &Options,
+    state: &TempDir,
+    port: u16,
+    tls_port: Option<u16>,
+) -> Vec<String> {
     let st = |name: &str| state.join(name).display().to_string();
     let mut a: Vec<String> = [
-        "-no-user-config", "-nodefaults", "-machine", "q35", "-accel", "tcg", "-m", "64",
-        "-display", "none", "-vga", "std", "-daemonize",
+        "-no-user-config",
+        "-nodefaults",
+        "-machine",
+        "q35",
+        "-accel",
+        "tcg",
+        "-m",
+        "64",
+        "-display",
+        "none",
+        "-vga",
+        "std",
+        "-daemonize",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    a.extend(["-qmp".into(), format!("unix:{},server=on,wait=off", st("qmp.sock"))]);
-    a.extend(["-pidfile".into(), st("qemu.pid"), "-D".into(), st("qemu.log")]);
-    a.extend(["-drive".into(), format!("file={},format=raw,if=ide,snapshot=on", guest_image().display())]);
+    a.extend([
+        "-qmp".into(),
+        format!("unix:{},server=on,wait=off", st("qmp.sock")),
+    ]);
+    a.extend([
+        "-pidfile".into(),
+        st("qemu.pid"),
+        "-D".into(),
+        st("qemu.log"),
+    ]);
+    a.extend([
+        "-drive".into(),
+        format!(
+            "file={},format=raw,if=ide,snapshot=on",
+            guest_image().display()
+        ),
+    ]);
     a.extend(["-debugcon".into(), format!("file:{}", st("guest.log"))]);
     if let Some(name) = &options.name {
         a.extend(["-name".into(), name.clone()]);
     }
     if options.trace {
-        a.extend(["-trace".into(), "vnc_auth_*".into(), "-trace".into(), "qcrypto_tls*".into()]);
+        a.extend([
+            "-trace".into(),
+            "vnc_auth_*".into(),
+            "-trace".into(),
+            "qcrypto_tls*".into(),
+        ]);
     }
     let authz = match &options.authz {
         Some(dn) => {
-            a.extend(["-object".into(), format!("authz-simple,id=authz0,identity={}", dn.replace(',', ",,"))]);
+            a.extend([
+                "-object".into(),
+                format!("authz-simple,id=authz0,identity={}", dn.replace(',', ",,")),
+            ]);
             ",tls-authz=authz0"
         }
         None => "",
     };
     let pki_dir = || pki().trusted.dir().display().to_string();
     let tls = |a: &mut Vec<String>, verify: &str| {
-        a.extend(["-object".into(), format!("tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer={verify}", pki_dir())]);
+        a.extend([
+            "-object".into(),
+            format!(
+                "tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer={verify}",
+                pki_dir()
+            ),
+        ]);
     };
     let secret = |a: &mut Vec<String>, id: &str, value: &str| {
         let file = state.write(&format!("{id}.secret"), value);
-        a.extend(["-object".into(), format!("secret,id={id},file={},format=raw", file.display())]);
+        a.extend([
+            "-object".into(),
+            format!("secret,id={id},file={},format=raw", file.display()),
+        ]);
     };
     let display = |p: u16| format!("127.0.0.1:{}", p - 5900);
     match mode {
         Mode::VncNone => a.extend(["-vnc".into(), display(port)]),
         Mode::VncPassword(pw) => {
             secret(&mut a, "vncpw", pw);
-            a.extend(["-vnc".into(), format!("{},password-secret=vncpw", display(port))]);
+            a.extend([
+                "-vnc".into(),
+                format!("{},password-secret=vncpw", display(port)),
+            ]);
         }
         Mode::VencryptX509None | Mode::VencryptX509NoneNoverify => {
-            tls(&mut a, if *mode == Mode::VencryptX509None { "on" } else { "off" });
-            a.extend(["-vnc".into(), format!("{},tls-creds=tls0{authz}", display(port))]);
+            tls(
+                &mut a,
+                if *mode == Mode::VencryptX509None {
+                    "on"
+                } else {
+                    "off"
+                },
+            );
+            a.extend([
+                "-vnc".into(),
+                format!("{},tls-creds=tls0{authz}", display(port)),
+            ]);
         }
         Mode::VencryptX509Vnc(pw) => {
             tls(&mut a, "on");
             secret(&mut a, "vncpw", pw);
-            a.extend(["-vnc".into(), format!("{},tls-creds=tls0{authz},password-secret=vncpw", display(port))]);
+            a.extend([
+                "-vnc".into(),
+                format!(
+                    "{},tls-creds=tls0{authz},password-secret=vncpw",
+                    display(port)
+                ),
+            ]);
         }
         Mode::Spice(pw) | Mode::SpiceTlsOnly(pw) => {
             let mut sp = match tls_port {
@@ -299,12 +394,18 @@ fn arguments(mode: &Mode, options: &Options, state: &TempDir, port: u16, tls_por
             a.extend(["-spice".into(), sp]);
         }
         Mode::SerialTls | Mode::SerialPlain => {
-            let mut chardev = format!("socket,id=s0,host=127.0.0.1,port={port},server=on,wait=off,nodelay=on");
+            let mut chardev =
+                format!("socket,id=s0,host=127.0.0.1,port={port},server=on,wait=off,nodelay=on");
             if *mode == Mode::SerialTls {
                 tls(&mut a, "on");
                 chardev.push_str(&format!(",tls-creds=tls0{authz}"));
             }
-            a.extend(["-chardev".into(), chardev, "-serial".into(), "chardev:s0".into()]);
+            a.extend([
+                "-chardev".into(),
+                chardev,
+                "-serial".into(),
+                "chardev:s0".into(),
+            ]);
         }
     }
     a
@@ -319,7 +420,11 @@ fn guest_image() -> &'static Path {
         let mut image: Vec<u8> = (0..hex.len() / 2)
             .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("boot sector hex"))
             .collect();
-        assert_eq!(image.len(), 182, "the echo guest's boot sector is 182 bytes");
+        assert_eq!(
+            image.len(),
+            182,
+            "the echo guest's boot sector is 182 bytes"
+        );
         image.resize(510, 0);
         image.extend([0x55, 0xaa]);
         image.resize(1 << 20, 0);
@@ -331,7 +436,8 @@ fn guest_image() -> &'static Path {
 
 /// The first 12 bytes a VNC server sends.
 fn rfb_greeting(port: u16) -> String {
-    let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5))
+    let Ok(mut s) =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5))
     else {
         return "(connect failed)".into();
     };
@@ -347,7 +453,10 @@ fn rfb_greeting(port: u16) -> String {
 fn is_alive(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().to_string()))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_string())
+        })
         .is_some_and(|rest| !rest.starts_with('Z'))
 }
 

@@ -65,7 +65,9 @@ pub fn handshake<S: Read + Write>(s: &mut S, version: Version) -> Result<ServerI
         }
         let types = read_n(s, usize::from(n), "the security types")?;
         if !types.contains(&1) {
-            return Err(format!("server offers security types {types:?}, not None (1)"));
+            return Err(format!(
+                "server offers security types {types:?}, not None (1)"
+            ));
         }
         send(s, &[1], "the security type")?;
         if version == Version::V3_8 {
@@ -79,7 +81,9 @@ pub fn handshake<S: Read + Write>(s: &mut S, version: Version) -> Result<ServerI
     let head = read_n(s, 24, "ServerInit")?;
     let name_len = u32::from_be_bytes([head[20], head[21], head[22], head[23]]);
     if name_len > MAX_NAME {
-        return Err(format!("ServerInit name length {name_len} exceeds {MAX_NAME}"));
+        return Err(format!(
+            "ServerInit name length {name_len} exceeds {MAX_NAME}"
+        ));
     }
     let name = read_n(s, name_len as usize, "the desktop name")?;
     Ok(ServerInit {
@@ -104,13 +108,18 @@ pub fn request_update<S: Write>(s: &mut S, width: u16, height: u16) -> Result<()
 pub fn read_update_header<S: Read>(s: &mut S) -> Result<u16, String> {
     let head = read_n(s, 4, "the FramebufferUpdate header")?;
     if head[0] != 0 {
-        return Err(format!("expected a FramebufferUpdate (type 0), got message type {}", head[0]));
+        return Err(format!(
+            "expected a FramebufferUpdate (type 0), got message type {}",
+            head[0]
+        ));
     }
     Ok(u16::from_be_bytes([head[2], head[3]]))
 }
 
 fn send<S: Write>(s: &mut S, bytes: &[u8], what: &str) -> Result<(), String> {
-    s.write_all(bytes).and_then(|()| s.flush()).map_err(|e| format!("sending {what}: {e}"))
+    s.write_all(bytes)
+        .and_then(|()| s.flush())
+        .map_err(|e| format!("sending {what}: {e}"))
 }
 
 /// Reads exactly `n` bytes; end of stream is an error naming `what`.

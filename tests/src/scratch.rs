@@ -25,10 +25,14 @@ pub fn run_dir() -> &'static Path {
 /// left running (a killed test process never ran its drops; QEMU is daemonized, so it
 /// outlives its test).
 fn remove_stale(base: &Path) {
-    let Ok(entries) = fs::read_dir(base) else { return };
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
         if !Path::new(&format!("/proc/{pid}")).exists() {
             kill_left_over_qemus(&entry.path());
             let _ = fs::remove_dir_all(entry.path());
@@ -38,10 +42,14 @@ fn remove_stale(base: &Path) {
 
 /// SIGKILLs every QEMU whose pidfile (`qemu-*/qemu.pid`) is below `dir`.
 fn kill_left_over_qemus(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let pidfile = entry.path().join("qemu.pid");
-        let Some(pid) = fs::read_to_string(pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok())
+        let Some(pid) = fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
         else {
             continue;
         };

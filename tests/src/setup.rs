@@ -53,14 +53,25 @@ impl VncSetup {
 /// The proxy's short token hash: the first 6 bytes of SHA-256, in hex (12 characters).
 pub fn token_hash(token: &str) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(token.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Runs the RFB 3.8 handshake over `ws` and checks QEMU's ServerInit (720x400, a name starting
 /// with `QEMU`); panics with the failing step otherwise.
 pub fn assert_qemu_console(ws: &mut Ws) -> ServerInit {
     let init = rfb::handshake(ws, Version::V3_8).unwrap_or_else(|e| panic!("RFB handshake: {e}"));
-    assert_eq!((init.width, init.height), (720, 400), "QEMU's framebuffer size: {init:?}");
-    assert!(init.name.starts_with("QEMU"), "desktop name should start with QEMU: {init:?}");
+    assert_eq!(
+        (init.width, init.height),
+        (720, 400),
+        "QEMU's framebuffer size: {init:?}"
+    );
+    assert!(
+        init.name.starts_with("QEMU"),
+        "desktop name should start with QEMU: {init:?}"
+    );
     init
 }

@@ -25,7 +25,11 @@ pub fn novnc_package() -> PathBuf {
         .current_dir(work.path())
         .output()
         .expect("npm is needed to fetch noVNC (apt-get install npm)");
-    assert!(out.status.success(), "npm pack {NOVNC} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "npm pack {NOVNC} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tarball = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let status = Command::new("tar")
         .args(["xzf", &tarball])
@@ -63,4 +67,3 @@ pub fn web_dir() -> TempDir {
     std::fs::copy(page, web.join("console.html")).unwrap();
     web
 }
-

@@ -104,11 +104,23 @@ impl Client {
             add("Sec-WebSocket-Protocol", &self.protocols.join(", "));
         }
         let uri = request.uri().clone();
-        let host = uri.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']).to_string();
-        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("wss") { 443 } else { 80 });
+        let host = uri
+            .host()
+            .unwrap_or("127.0.0.1")
+            .trim_matches(['[', ']'])
+            .to_string();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("wss") {
+                443
+            } else {
+                80
+            });
         let tcp = TcpStream::connect((host.as_str(), port)).map_err(|e| transport(&e))?;
-        tcp.set_read_timeout(Some(self.timeout)).map_err(|e| transport(&e))?;
-        tcp.set_write_timeout(Some(self.timeout)).map_err(|e| transport(&e))?;
+        tcp.set_read_timeout(Some(self.timeout))
+            .map_err(|e| transport(&e))?;
+        tcp.set_write_timeout(Some(self.timeout))
+            .map_err(|e| transport(&e))?;
         let _ = tcp.set_nodelay(true);
         let tcp_handle = tcp.try_clone().map_err(|e| transport(&e))?;
         let inner = if uri.scheme_str() == Some("wss") {
@@ -124,7 +136,13 @@ impl Client {
                     .get("Sec-WebSocket-Protocol")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                Ok(Ws { socket, tcp: tcp_handle, protocol, pending: Vec::new(), close: None })
+                Ok(Ws {
+                    socket,
+                    tcp: tcp_handle,
+                    protocol,
+                    pending: Vec::new(),
+                    close: None,
+                })
             }
             Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => {
                 let length = response
@@ -163,8 +181,12 @@ impl Client {
     fn tls(&self, host: &str, tcp: TcpStream) -> Result<TlsStream, String> {
         let ca = self.ca.clone().unwrap_or_else(|| pki().trusted.ca_cert());
         let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(&ca).map_err(|e| format!("{}: {e}", ca.display()))? {
-            roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        for cert in
+            CertificateDer::pem_file_iter(&ca).map_err(|e| format!("{}: {e}", ca.display()))?
+        {
+            roots
+                .add(cert.map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -173,7 +195,8 @@ impl Client {
             .with_root_certificates(roots)
             .with_no_client_auth();
         let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
-        let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+        let conn =
+            rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
         Ok(rustls::StreamOwned::new(conn, tcp))
     }
 }
@@ -235,7 +258,7 @@ impl Write for Stream {
 /// closes the connection.
 fn rest_of_body(mut stream: Stream, mut body: Vec<u8>, length: Option<usize>) -> Vec<u8> {
     let mut buf = [0u8; 1024];
-    while length.map_or(true, |len| body.len() < len) {
+    while length.is_none_or(|len| body.len() < len) {
         match stream.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => body.extend_from_slice(&buf[..n]),
@@ -264,7 +287,9 @@ impl Ws {
 
     /// Sets the read timeout of the socket.
     pub fn set_read_timeout(&self, timeout: Duration) {
-        self.tcp().set_read_timeout(Some(timeout)).expect("set_read_timeout");
+        self.tcp()
+            .set_read_timeout(Some(timeout))
+            .expect("set_read_timeout");
     }
 
     /// Waits up to `timeout` for the proxy's Close frame, discarding data before it: the
@@ -288,7 +313,10 @@ impl Ws {
                 }
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
                 Err(e) => return Err(format!("connection ended without a Close frame: {e}")),
             }
         }
@@ -345,7 +373,9 @@ impl Read for Ws {
 
 impl Write for Ws {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.socket.send(Message::binary(buf.to_vec())).map_err(io::Error::other)?;
+        self.socket
+            .send(Message::binary(buf.to_vec()))
+            .map_err(io::Error::other)?;
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -20,7 +20,10 @@ fn c_driver_session_works_end_to_end() {
         .proxy
         .wait_for_log("driver=cecho ", std::time::Duration::from_secs(10))
         .unwrap_or_else(|| panic!("no audit line naming the C driver:\n{}", setup.proxy.log()));
-    assert!(log.contains("cecho driver: relaying in cleartext"), "the driver's log line: {log}");
+    assert!(
+        log.contains("cecho driver: relaying in cleartext"),
+        "the driver's log line: {log}"
+    );
 }
 
 #[test]
@@ -29,5 +32,8 @@ fn check_config_lists_the_c_driver() {
     let config = consolegate_tests::proxy::Config::new().driver_in(lib.dir(), "cecho");
     let (code, out) = check_config(&config);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("cecho") && out.contains("configuration OK"), "{out}");
+    assert!(
+        out.contains("cecho") && out.contains("configuration OK"),
+        "{out}"
+    );
 }

@@ -17,7 +17,10 @@ fn keys_under_an_explicit_default_header_are_read() {
     let text = config.text_with_default_header(true);
     assert!(text.starts_with("[DEFAULT]\nlisten = "), "{text}");
     let (code, out) = check_config(&config.with_text(text));
-    assert_eq!(code, 0, "a configuration with its keys under [DEFAULT] was refused: {out}");
+    assert_eq!(
+        code, 0,
+        "a configuration with its keys under [DEFAULT] was refused: {out}"
+    );
     assert!(out.contains("configuration OK"), "{out}");
 }
 
@@ -25,13 +28,20 @@ fn keys_under_an_explicit_default_header_are_read() {
 fn check_config_rejects_a_bad_key_value() {
     let (code, out) = check_config(&Config::new().set("max_connections", "many"));
     assert_ne!(code, 0, "{out}");
-    assert!(out.contains("max_connections"), "the error names the key: {out}");
+    assert!(
+        out.contains("max_connections"),
+        "the error names the key: {out}"
+    );
 }
 
 #[test]
 fn check_config_rejects_a_missing_configuration_file() {
     let out = Command::new(binary())
-        .args(["--check-config", "--config", "/nonexistent/consolegate.conf"])
+        .args([
+            "--check-config",
+            "--config",
+            "/nonexistent/consolegate.conf",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

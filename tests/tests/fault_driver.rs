@@ -17,10 +17,15 @@ fn driver_panic_in_connect_closes_1011_and_the_next_session_is_served() {
     let setup = VncSetup::start_with(|c| c.fault_driver("panic_in_connect"));
     for _ in 0..2 {
         let mut ws = ws::open(&setup.url());
-        let (code, reason) = ws.close_frame(Duration::from_secs(10)).expect("a Close frame");
+        let (code, reason) = ws
+            .close_frame(Duration::from_secs(10))
+            .expect("a Close frame");
         assert_eq!(code, 1011, "reason {reason:?}");
         assert!(reason.starts_with("driver panicked"), "reason {reason:?}");
-        assert!(reason.len() <= 120, "reason longer than 120 bytes: {reason:?}");
+        assert!(
+            reason.len() <= 120,
+            "reason longer than 120 bytes: {reason:?}"
+        );
     }
     // The proxy process is still there and still accepts.
     let refusal = ws::refusal(&setup.proxy.url("unknown"));
@@ -30,14 +35,18 @@ fn driver_panic_in_connect_closes_1011_and_the_next_session_is_served() {
 #[test]
 fn driver_hanging_in_connect_ends_within_the_handshake_timeout() {
     let setup = VncSetup::start_with(|c| {
-        c.fault_driver("hang_in_connect").set("handshake_timeout", "1")
+        c.fault_driver("hang_in_connect")
+            .set("handshake_timeout", "1")
     });
     let t0 = Instant::now();
     let mut ws = ws::open(&setup.url());
     // The driver sleeps 1 s + 2 s; the proxy must end the session at its own 1 s deadline.
     let ended = ws.close_frame(Duration::from_secs(10));
     let took = t0.elapsed();
-    assert!(took < Duration::from_millis(2500), "session ended after {took:?} ({ended:?})");
+    assert!(
+        took < Duration::from_millis(2500),
+        "session ended after {took:?} ({ended:?})"
+    );
     if let Ok((code, _)) = ended {
         assert_ne!(code, 1000, "a handshake timeout is not a normal close");
     }

@@ -58,7 +58,12 @@ impl Chromium {
         std::thread::spawn(move || stderr.for_each(drop));
         let endpoint = endpoint.expect("chromium printed no DevTools endpoint");
         let (devtools, _) = tungstenite::connect(endpoint.as_str()).expect("DevTools websocket");
-        Self { child, devtools, next_id: 0, _profile: profile }
+        Self {
+            child,
+            devtools,
+            next_id: 0,
+            _profile: profile,
+        }
     }
 
     /// Sends one DevTools command and waits for its result.
@@ -69,7 +74,9 @@ impl Chromium {
         if let Some(s) = session {
             message["sessionId"] = json!(s);
         }
-        self.devtools.send(Message::Text(message.to_string().into())).unwrap();
+        self.devtools
+            .send(Message::Text(message.to_string().into()))
+            .unwrap();
         loop {
             let reply = self.devtools.read().expect("DevTools reply");
             let Message::Text(text) = reply else { continue };
@@ -86,8 +93,11 @@ impl Chromium {
     fn console_status(&mut self, url: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
         let target = self.call(None, "Target.createTarget", json!({"url": url}));
         let target_id = target["targetId"].as_str().unwrap().to_string();
-        let attached =
-            self.call(None, "Target.attachToTarget", json!({"targetId": target_id, "flatten": true}));
+        let attached = self.call(
+            None,
+            "Target.attachToTarget",
+            json!({"targetId": target_id, "flatten": true}),
+        );
         let session = attached["sessionId"].as_str().unwrap().to_string();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -118,13 +128,26 @@ fn novnc_in_chromium_connects_to_qemu_through_the_proxy() {
     let qemu = Qemu::start(Mode::VncNone);
     let web = web_dir();
     let proxy = Proxy::start(
-        Config::new().set("web", &web.path().display().to_string()).token("browser-t1", &qemu.addr()),
+        Config::new()
+            .set("web", &web.path().display().to_string())
+            .token("browser-t1", &qemu.addr()),
     );
-    let url = format!("http://127.0.0.1:{}/console.html?token=browser-t1", proxy.addr().port());
+    let url = format!(
+        "http://127.0.0.1:{}/console.html?token=browser-t1",
+        proxy.addr().port()
+    );
     let lines = Chromium::start().console_status(&url, |l| l.iter().any(|s| s == "connected"));
-    assert!(lines.contains(&"desktopname:QEMU".to_string()), "noVNC said {lines:?}");
-    assert!(lines.contains(&"connected".to_string()), "noVNC said {lines:?}");
-    assert!(proxy.wait_for_log("driver=noop", Duration::from_secs(5)).is_some());
+    assert!(
+        lines.contains(&"desktopname:QEMU".to_string()),
+        "noVNC said {lines:?}"
+    );
+    assert!(
+        lines.contains(&"connected".to_string()),
+        "noVNC said {lines:?}"
+    );
+    assert!(proxy
+        .wait_for_log("driver=noop", Duration::from_secs(5))
+        .is_some());
 }
 
 #[test]
@@ -132,13 +155,24 @@ fn novnc_with_an_unknown_token_never_connects() {
     let qemu = Qemu::start(Mode::VncNone);
     let web = web_dir();
     let proxy = Proxy::start(
-        Config::new().set("web", &web.path().display().to_string()).token("browser-t2", &qemu.addr()),
+        Config::new()
+            .set("web", &web.path().display().to_string())
+            .token("browser-t2", &qemu.addr()),
     );
-    let url = format!("http://127.0.0.1:{}/console.html?token=wrong", proxy.addr().port());
-    let lines = Chromium::start()
-        .console_status(&url, |l| l.iter().any(|s| s.starts_with("disconnected")));
-    assert!(!lines.contains(&"connected".to_string()), "noVNC said {lines:?}");
-    assert!(lines.iter().any(|l| l.starts_with("disconnected")), "noVNC said {lines:?}");
+    let url = format!(
+        "http://127.0.0.1:{}/console.html?token=wrong",
+        proxy.addr().port()
+    );
+    let lines =
+        Chromium::start().console_status(&url, |l| l.iter().any(|s| s.starts_with("disconnected")));
+    assert!(
+        !lines.contains(&"connected".to_string()),
+        "noVNC said {lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("disconnected")),
+        "noVNC said {lines:?}"
+    );
 }
 
 #[test]
@@ -150,11 +184,21 @@ fn novnc_in_chromium_reaches_qemu_over_vencrypt_x509() {
         .trusted_tls_drivers("vencrypt")
         .token("browser-t3", &format!("vnc://127.0.0.1:{}", qemu.port()));
     let proxy = Proxy::start(config);
-    let url = format!("http://127.0.0.1:{}/console.html?token=browser-t3", proxy.addr().port());
+    let url = format!(
+        "http://127.0.0.1:{}/console.html?token=browser-t3",
+        proxy.addr().port()
+    );
     let mut chromium = Chromium::start();
     let lines = chromium.console_status(&url, |l| l.iter().any(|s| s == "connected"));
-    assert!(lines.contains(&"desktopname:QEMU".to_string()), "noVNC said {lines:?}");
+    assert!(
+        lines.contains(&"desktopname:QEMU".to_string()),
+        "noVNC said {lines:?}"
+    );
     drop(chromium); // closes the session, which writes its audit line
     let audit = proxy.wait_for_log("driver=vencrypt", Duration::from_secs(5));
-    assert!(audit.is_some(), "no vencrypt session in the log: {}", proxy.log());
+    assert!(
+        audit.is_some(),
+        "no vencrypt session in the log: {}",
+        proxy.log()
+    );
 }

@@ -13,7 +13,13 @@ use consolegate_tests::rfb::{self, Version};
 
 #[test]
 fn qemu_vnc_none_serves_rfb_directly() {
-    let qemu = Qemu::start_with(Mode::VncNone, Options { name: Some("peer".into()), ..Options::default() });
+    let qemu = Qemu::start_with(
+        Mode::VncNone,
+        Options {
+            name: Some("peer".into()),
+            ..Options::default()
+        },
+    );
     let mut tcp = TcpStream::connect(qemu.addr()).expect("connect to QEMU");
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let init = rfb::handshake(&mut tcp, Version::V3_8).expect("RFB handshake");
@@ -28,7 +34,9 @@ fn qemu_is_gone_after_drop() {
     let qemu = Qemu::start(Mode::VncNone);
     let addr = qemu.addr();
     drop(qemu);
-    let gone = consolegate_tests::wait::until_true(Duration::from_secs(5), || TcpStream::connect(&addr).is_err());
+    let gone = consolegate_tests::wait::until_true(Duration::from_secs(5), || {
+        TcpStream::connect(&addr).is_err()
+    });
     assert!(gone, "QEMU still listens on {addr} after drop");
 }
 
@@ -36,7 +44,15 @@ fn qemu_is_gone_after_drop() {
 fn pki_leaves_verify_against_their_ca_only() {
     let pki = pki();
     let verify = |ca: &std::path::Path, cert: &std::path::Path| {
-        Command::new("openssl").arg("verify").arg("-CAfile").arg(ca).arg(cert).output().unwrap().status.success()
+        Command::new("openssl")
+            .arg("verify")
+            .arg("-CAfile")
+            .arg(ca)
+            .arg(cert)
+            .output()
+            .unwrap()
+            .status
+            .success()
     };
     assert!(verify(&pki.trusted.ca_cert(), &pki.trusted.server_cert()));
     assert!(verify(&pki.trusted.ca_cert(), &pki.trusted.client_cert()));
@@ -58,8 +74,14 @@ fn unanswered_backend_makes_connect_time_out() {
     let addr = backend.addr().parse().unwrap();
     let t0 = Instant::now();
     let result = TcpStream::connect_timeout(&addr, Duration::from_millis(700));
-    assert!(result.is_err(), "connect to the unanswered backend succeeded");
-    assert!(t0.elapsed() >= Duration::from_millis(600), "connect failed fast: {result:?}");
+    assert!(
+        result.is_err(),
+        "connect to the unanswered backend succeeded"
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(600),
+        "connect failed fast: {result:?}"
+    );
 }
 
 #[test]
@@ -79,7 +101,10 @@ fn qemu_vencrypt_offers_only_vencrypt() {
     let qemu = Qemu::start(Mode::VencryptX509None);
     let mut tcp = TcpStream::connect(qemu.addr()).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    assert_eq!(rfb::read_n(&mut tcp, 12, "greeting").unwrap(), b"RFB 003.008\n");
+    assert_eq!(
+        rfb::read_n(&mut tcp, 12, "greeting").unwrap(),
+        b"RFB 003.008\n"
+    );
     tcp.write_all(b"RFB 003.008\n").unwrap();
     assert_eq!(rfb::read_n(&mut tcp, 2, "security types").unwrap(), [1, 19]);
 }

@@ -16,7 +16,9 @@ const NEW_TOKEN: &str = "tok-added-later-5e2c";
 
 /// Whether `token` opens a session within `timeout`.
 fn token_works_within(proxy: &Proxy, token: &str, timeout: Duration) -> bool {
-    wait::until_true(timeout, || Client::default().connect(&proxy.url(token)).is_ok())
+    wait::until_true(timeout, || {
+        Client::default().connect(&proxy.url(token)).is_ok()
+    })
 }
 
 #[test]
@@ -24,7 +26,9 @@ fn sighup_reloads_the_token_file() {
     let setup = VncSetup::start();
     assert_eq!(ws::refusal(&setup.proxy.url(NEW_TOKEN)).status, 404);
     let target = setup.qemu.addr();
-    setup.proxy.write_tokens(&format!("{TOKEN}: {target}\n{NEW_TOKEN}: {target}\n"));
+    setup
+        .proxy
+        .write_tokens(&format!("{TOKEN}: {target}\n{NEW_TOKEN}: {target}\n"));
     setup.proxy.sighup();
     assert!(
         token_works_within(&setup.proxy, NEW_TOKEN, Duration::from_secs(3)),
@@ -39,7 +43,9 @@ fn sighup_reloads_the_token_file() {
 fn changed_token_file_is_reloaded_without_a_signal() {
     let setup = VncSetup::start();
     let target = setup.qemu.addr();
-    setup.proxy.write_tokens(&format!("# added\n{TOKEN}: {target}\n{NEW_TOKEN}: {target}\n"));
+    setup.proxy.write_tokens(&format!(
+        "# added\n{TOKEN}: {target}\n{NEW_TOKEN}: {target}\n"
+    ));
     assert!(
         token_works_within(&setup.proxy, NEW_TOKEN, Duration::from_secs(3)),
         "the added token was not picked up within 3 s:\n{}",
@@ -52,11 +58,14 @@ fn removed_token_is_refused_but_its_running_session_continues() {
     let setup = VncSetup::start();
     let mut ws = ws::open(&setup.url());
     let init = assert_qemu_console(&mut ws);
-    setup.proxy.write_tokens(&format!("{NEW_TOKEN}: {}\n", setup.qemu.addr()));
+    setup
+        .proxy
+        .write_tokens(&format!("{NEW_TOKEN}: {}\n", setup.qemu.addr()));
     setup.proxy.sighup();
-    let gone = wait::until_true(Duration::from_secs(3), || {
-        matches!(Client::default().connect(&setup.url()), Err(Failure::Refused(r)) if r.status == 404)
-    });
+    let gone = wait::until_true(
+        Duration::from_secs(3),
+        || matches!(Client::default().connect(&setup.url()), Err(Failure::Refused(r)) if r.status == 404),
+    );
     assert!(gone, "the removed token still works");
     rfb::request_update(&mut ws, init.width, init.height).unwrap();
     assert!(rfb::read_update_header(&mut ws).expect("the old session still relays") >= 1);
@@ -74,7 +83,10 @@ fn sighup_reloads_the_tls_certificate() {
         .set("ssl_certificate", &cert.display().to_string())
         .set("ssl_key", &key.display().to_string());
     let proxy = Proxy::start(config);
-    let trusting_rogue = Client { ca: Some(pki().rogue.ca_cert()), ..Client::default() };
+    let trusting_rogue = Client {
+        ca: Some(pki().rogue.ca_cert()),
+        ..Client::default()
+    };
     assert!(Client::default().connect(&proxy.url(TOKEN)).is_ok());
     assert!(trusting_rogue.connect(&proxy.url(TOKEN)).is_err());
 
@@ -84,6 +96,13 @@ fn sighup_reloads_the_tls_certificate() {
     let switched = wait::until_true(Duration::from_secs(3), || {
         trusting_rogue.connect(&proxy.url(TOKEN)).is_ok()
     });
-    assert!(switched, "the new certificate is not served after SIGHUP:\n{}", proxy.log());
-    assert!(Client::default().connect(&proxy.url(TOKEN)).is_err(), "the old certificate is still served");
+    assert!(
+        switched,
+        "the new certificate is not served after SIGHUP:\n{}",
+        proxy.log()
+    );
+    assert!(
+        Client::default().connect(&proxy.url(TOKEN)).is_err(),
+        "the old certificate is still served"
+    );
 }

@@ -19,11 +19,17 @@ fn threads_and_fds_return_to_baseline_after_100_sessions() {
         assert_qemu_console(&mut ws);
         if i % 10 == 0 {
             let now = fds::usage(pid);
-            peak = fds::Usage { threads: peak.threads.max(now.threads), fds: peak.fds.max(now.fds) };
+            peak = fds::Usage {
+                threads: peak.threads.max(now.threads),
+                fds: peak.fds.max(now.fds),
+            };
         }
         ws.close();
     }
-    assert!(peak.threads > baseline.threads, "no session thread seen: {peak:?} vs {baseline:?}");
+    assert!(
+        peak.threads > baseline.threads,
+        "no session thread seen: {peak:?} vs {baseline:?}"
+    );
     let after = fds::back_to(pid, baseline, Duration::from_secs(5));
     assert_eq!(after, Ok(()), "baseline {baseline:?}, peak {peak:?}");
 }
@@ -35,7 +41,10 @@ fn refused_requests_leave_nothing_behind() {
     assert_eq!(ws::refusal(&setup.proxy.url("warm-up")).status, 404);
     let baseline = fds::settled(pid);
     for i in 0..50 {
-        assert_eq!(ws::refusal(&setup.proxy.url(&format!("unknown-{i}"))).status, 404);
+        assert_eq!(
+            ws::refusal(&setup.proxy.url(&format!("unknown-{i}"))).status,
+            404
+        );
     }
     let after = fds::back_to(pid, baseline, Duration::from_secs(5));
     assert_eq!(after, Ok(()), "baseline {baseline:?}");

@@ -13,7 +13,11 @@ fn sigterm_without_sessions_exits_promptly_and_cleanly() {
     let mut proxy = Proxy::start(Config::new());
     proxy.sigterm();
     let status = proxy.wait_exit(Duration::from_secs(5));
-    assert!(status.is_some_and(|s| s.success()), "exit: {status:?}\n{}", proxy.log());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit: {status:?}\n{}",
+        proxy.log()
+    );
 }
 
 #[test]
@@ -34,9 +38,16 @@ fn sigterm_stops_accepting_and_closes_sessions_after_drain_timeout() {
     let close = ws.close_frame(Duration::from_secs(6));
     assert_eq!(close, Ok((1001, "proxy shutting down".to_string())));
     let took = t0.elapsed();
-    assert!(took >= Duration::from_millis(1500), "closed after only {took:?} of a 2 s drain");
+    assert!(
+        took >= Duration::from_millis(1500),
+        "closed after only {took:?} of a 2 s drain"
+    );
     let status = setup.proxy.wait_exit(Duration::from_secs(4));
-    assert!(status.is_some(), "the proxy did not exit after draining:\n{}", setup.proxy.log());
+    assert!(
+        status.is_some(),
+        "the proxy did not exit after draining:\n{}",
+        setup.proxy.log()
+    );
 }
 
 #[test]
@@ -46,8 +57,15 @@ fn sigterm_exits_as_soon_as_the_last_session_ends() {
     assert_qemu_console(&mut ws);
     setup.proxy.sigterm();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(setup.proxy.wait_exit(Duration::from_millis(10)).is_none(), "exited with a session open");
+    assert!(
+        setup.proxy.wait_exit(Duration::from_millis(10)).is_none(),
+        "exited with a session open"
+    );
     ws.close();
     let status = setup.proxy.wait_exit(Duration::from_secs(5));
-    assert!(status.is_some(), "still running after its last session ended:\n{}", setup.proxy.log());
+    assert!(
+        status.is_some(),
+        "still running after its last session ended:\n{}",
+        setup.proxy.log()
+    );
 }

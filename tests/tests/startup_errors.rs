@@ -14,7 +14,10 @@ fn assert_refused(make: impl Fn() -> Config, expected: &[&str]) {
     assert_ne!(check_code, 0, "--check-config exited with 0:\n{check_out}");
     for text in expected {
         assert!(log.contains(text), "daemon stderr lacks {text:?}:\n{log}");
-        assert!(check_out.contains(text), "--check-config output lacks {text:?}:\n{check_out}");
+        assert!(
+            check_out.contains(text),
+            "--check-config output lacks {text:?}:\n{check_out}"
+        );
     }
     assert!(!check_out.contains("configuration OK"), "{check_out}");
 }
@@ -43,7 +46,10 @@ fn driver_with_wrong_abi_version_is_refused() {
     let lib = c_driver::echo_driver(Some(99));
     assert_refused(
         || Config::new().driver_in(lib.dir(), "cecho"),
-        &["driver 'cecho': ", "ABI version 99, but this consolegate supports ABI version 1"],
+        &[
+            "driver 'cecho': ",
+            "ABI version 99, but this consolegate supports ABI version 1",
+        ],
     );
 }
 
@@ -51,7 +57,10 @@ fn driver_with_wrong_abi_version_is_refused() {
 fn driver_panicking_in_init_is_refused() {
     assert_refused(
         || Config::new().fault_driver("panic_in_init"),
-        &["driver 'fault': init failed: ", "fault driver told to panic in init"],
+        &[
+            "driver 'fault': init failed: ",
+            "fault driver told to panic in init",
+        ],
     );
 }
 

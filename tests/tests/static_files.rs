@@ -35,7 +35,10 @@ fn files_under_web_are_served_with_their_type() {
     assert!(r.contains("Content-Type: text/javascript"), "{r}");
     assert!(r.ends_with("\r\n\r\nexport const x = 1;"), "{r}");
     let r = http(&proxy, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("<h1>consoles</h1>"), "{r}");
+    assert!(
+        r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("<h1>consoles</h1>"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -43,7 +46,10 @@ fn head_gets_the_headers_without_the_body() {
     let (proxy, _web) = web_proxy();
     let r = http(&proxy, "HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
-    assert!(r.contains("Content-Length: 17\r\n") && r.ends_with("\r\n\r\n"), "{r}");
+    assert!(
+        r.contains("Content-Length: 17\r\n") && r.ends_with("\r\n\r\n"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -56,7 +62,10 @@ fn paths_leaving_web_are_refused_and_missing_files_are_404() {
     }
     let r = http(&proxy, "GET /nope.js HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(r.starts_with("HTTP/1.1 404 Not Found\r\n"), "{r}");
-    let r = http(&proxy, "POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    let r = http(
+        &proxy,
+        "POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    );
     assert!(r.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{r}");
 }
 
@@ -68,6 +77,15 @@ fn a_bare_tcp_connection_leaves_no_audit_line() {
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     let line = proxy.wait_for_log("static file /index.html", Duration::from_secs(5));
     assert!(line.is_some(), "{}", proxy.log());
-    let audits = proxy.log().lines().filter(|l| l.contains("audit session=")).count();
-    assert_eq!(audits, 1, "only the request gets an audit line:\n{}", proxy.log());
+    let audits = proxy
+        .log()
+        .lines()
+        .filter(|l| l.contains("audit session="))
+        .count();
+    assert_eq!(
+        audits,
+        1,
+        "only the request gets an audit line:\n{}",
+        proxy.log()
+    );
 }

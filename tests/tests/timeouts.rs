@@ -25,7 +25,12 @@ fn time_until_closed(tcp: &mut TcpStream, limit: Duration) -> Option<Duration> {
         match tcp.read(&mut buf) {
             Ok(0) => return Some(t0.elapsed()),
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 return None
             }
             Err(_) => return Some(t0.elapsed()),
@@ -38,16 +43,23 @@ fn client_sending_nothing_is_dropped_after_handshake_timeout() {
     let proxy = Proxy::start(Config::new().set("handshake_timeout", "1"));
     let mut tcp = TcpStream::connect(proxy.addr()).unwrap();
     let took = time_until_closed(&mut tcp, Duration::from_secs(1) + SLACK + SLACK);
-    assert!(took.is_some_and(|t| t < Duration::from_secs(1) + SLACK), "closed after {took:?}");
+    assert!(
+        took.is_some_and(|t| t < Duration::from_secs(1) + SLACK),
+        "closed after {took:?}"
+    );
 }
 
 #[test]
 fn client_stalling_mid_request_is_dropped_after_handshake_timeout() {
     let proxy = Proxy::start(Config::new().set("handshake_timeout", "1"));
     let mut tcp = TcpStream::connect(proxy.addr()).unwrap();
-    tcp.write_all(b"GET /websockify?token=x HTTP/1.1\r\nHost: localhost\r\n").unwrap();
+    tcp.write_all(b"GET /websockify?token=x HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
     let took = time_until_closed(&mut tcp, Duration::from_secs(1) + SLACK + SLACK);
-    assert!(took.is_some_and(|t| t < Duration::from_secs(1) + SLACK), "closed after {took:?}");
+    assert!(
+        took.is_some_and(|t| t < Duration::from_secs(1) + SLACK),
+        "closed after {took:?}"
+    );
 }
 
 #[test]
@@ -72,12 +84,20 @@ fn client_leaving_mid_handshake_leaves_no_thread_or_fd_behind() {
 #[test]
 fn silent_backend_session_ends_with_1001_idle_timeout() {
     let backend = Backend::start(Behaviour::Silent);
-    let proxy = Proxy::start(Config::new().token("silent", &backend.addr()).set("idle_timeout", "1"));
+    let proxy = Proxy::start(
+        Config::new()
+            .token("silent", &backend.addr())
+            .set("idle_timeout", "1"),
+    );
     let t0 = Instant::now();
     let mut ws = ws::open(&proxy.url("silent"));
     let close = ws.close_frame(Duration::from_secs(1) + SLACK + SLACK);
     assert_eq!(close, Ok((1001, "idle timeout".to_string())));
-    assert!(t0.elapsed() < Duration::from_secs(1) + SLACK, "took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(1) + SLACK,
+        "took {:?}",
+        t0.elapsed()
+    );
 }
 
 #[test]
@@ -88,13 +108,21 @@ fn idle_vnc_session_gets_1001_idle_timeout_with_fractional_seconds() {
     let t0 = Instant::now();
     let close = ws.close_frame(Duration::from_secs(5));
     assert_eq!(close, Ok((1001, "idle timeout".to_string())));
-    assert!(t0.elapsed() < Duration::from_millis(500) + SLACK, "took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_millis(500) + SLACK,
+        "took {:?}",
+        t0.elapsed()
+    );
 }
 
 #[test]
 fn client_that_never_reads_does_not_grow_proxy_memory_and_is_closed() {
     let backend = Backend::start(Behaviour::Flood);
-    let proxy = Proxy::start(Config::new().token("flood", &backend.addr()).set("idle_timeout", "2"));
+    let proxy = Proxy::start(
+        Config::new()
+            .token("flood", &backend.addr())
+            .set("idle_timeout", "2"),
+    );
     let pid = proxy.pid();
     let rss_before = fds::rss_kib(pid);
     // Open the websocket and never read from it.
@@ -105,9 +133,16 @@ fn client_that_never_reads_does_not_grow_proxy_memory_and_is_closed() {
         rss_during < rss_before + 32 * 1024,
         "proxy RSS grew from {rss_before} KiB to {rss_during} KiB with a client that never reads"
     );
-    assert!(written < 64 << 20, "the proxy took {written} bytes from the backend: no back-pressure");
+    assert!(
+        written < 64 << 20,
+        "the proxy took {written} bytes from the backend: no back-pressure"
+    );
     let audited = proxy.wait_for_log("audit session=", Duration::from_secs(2) + SLACK + SLACK);
-    assert!(audited.is_some(), "the stalled session never ended:\n{}", proxy.log());
+    assert!(
+        audited.is_some(),
+        "the stalled session never ended:\n{}",
+        proxy.log()
+    );
     assert!(fds::rss_kib(pid) < rss_before + 32 * 1024);
     drop(ws);
 }

@@ -9,7 +9,10 @@ use consolegate_tests::setup::{assert_qemu_console, VncSetup, TOKEN};
 use consolegate_tests::ws::{self, Client, Refusal};
 
 fn refused(status: u16, reason: &str) -> Refusal {
-    Refusal { status, body: format!("consolegate: {reason}\n") }
+    Refusal {
+        status,
+        body: format!("consolegate: {reason}\n"),
+    }
 }
 
 #[test]
@@ -23,7 +26,13 @@ fn unknown_token_gets_404() {
 fn request_without_token_gets_400() {
     let setup = VncSetup::start();
     let refusal = ws::refusal(&setup.proxy.url_path("/websockify"));
-    assert_eq!(refusal, refused(400, "no token in the request (query parameter or cookie 'token')"));
+    assert_eq!(
+        refusal,
+        refused(
+            400,
+            "no token in the request (query parameter or cookie 'token')"
+        )
+    );
 }
 
 #[test]
@@ -63,7 +72,10 @@ fn plain_get_without_web_dir_gets_400() {
     let mut answer = String::new();
     let _ = tcp.read_to_string(&mut answer);
     let status_line = answer.lines().next().unwrap_or_default();
-    assert!(status_line.starts_with("HTTP/1.1 400"), "status line: {answer:?}");
+    assert!(
+        status_line.starts_with("HTTP/1.1 400"),
+        "status line: {answer:?}"
+    );
     assert!(
         answer.ends_with("\r\n\r\nconsolegate: expected a websocket upgrade\n"),
         "answer: {answer:?}"

@@ -13,7 +13,10 @@ use consolegate_tests::ws;
 
 /// wss, the vencrypt driver only, `[console_proxy_tls]` from the trusted test PKI.
 fn vencrypt_config(target: &str) -> Config {
-    Config::new().tls().trusted_tls_drivers("vencrypt").token(TOKEN, target)
+    Config::new()
+        .tls()
+        .trusted_tls_drivers("vencrypt")
+        .token(TOKEN, target)
 }
 
 fn vnc_url(qemu: &Qemu, password: Option<&str>) -> String {
@@ -27,7 +30,9 @@ fn vnc_url(qemu: &Qemu, password: Option<&str>) -> String {
 fn refused(proxy: &Proxy) -> (String, (u16, String)) {
     let mut ws = ws::open(&proxy.url(TOKEN));
     let error = rfb::handshake(&mut ws, Version::V3_8).expect_err("the handshake must fail");
-    let close = ws.close_frame(Duration::from_secs(5)).expect("a Close frame");
+    let close = ws
+        .close_frame(Duration::from_secs(5))
+        .expect("a Close frame");
     (error, close)
 }
 
@@ -35,13 +40,19 @@ fn refused(proxy: &Proxy) -> (String, (u16, String)) {
 fn x509none_over_wss_reaches_qemu_server_init_and_framebuffer_update() {
     let qemu = Qemu::start(Mode::VencryptX509None);
     let proxy = Proxy::start(vencrypt_config(&vnc_url(&qemu, None)));
-    assert!(proxy.url(TOKEN).starts_with("wss://"), "{}", proxy.url(TOKEN));
+    assert!(
+        proxy.url(TOKEN).starts_with("wss://"),
+        "{}",
+        proxy.url(TOKEN)
+    );
     let mut ws = ws::open(&proxy.url(TOKEN));
     let init = assert_qemu_console(&mut ws);
     rfb::request_update(&mut ws, init.width, init.height).unwrap();
     assert!(rfb::read_update_header(&mut ws).unwrap() >= 1);
     ws.close();
-    let audit = proxy.wait_for_log("driver=vencrypt", Duration::from_secs(5)).expect("audit line");
+    let audit = proxy
+        .wait_for_log("driver=vencrypt", Duration::from_secs(5))
+        .expect("audit line");
     assert!(audit.contains("kind=vnc"), "{audit}");
 }
 
@@ -55,7 +66,10 @@ fn x509vnc_uses_the_password_from_the_token() {
         assert_eq!((init.width, init.height), (720, 400));
         ws.close();
     }
-    assert!(!proxy.log().contains("pw-right"), "the password must never be logged");
+    assert!(
+        !proxy.log().contains("pw-right"),
+        "the password must never be logged"
+    );
 }
 
 #[test]
@@ -63,9 +77,15 @@ fn wrong_vnc_password_reaches_the_client_with_qemus_reason() {
     let qemu = Qemu::start(Mode::VencryptX509Vnc("pw-right".into()));
     let proxy = Proxy::start(vencrypt_config(&vnc_url(&qemu, Some("pw-wrong"))));
     let (error, (code, reason)) = refused(&proxy);
-    assert!(error.contains("Authentication failed"), "client saw: {error}");
+    assert!(
+        error.contains("Authentication failed"),
+        "client saw: {error}"
+    );
     assert_eq!(code, 1011);
-    assert!(reason.contains("Authentication failed"), "close reason: {reason}");
+    assert!(
+        reason.contains("Authentication failed"),
+        "close reason: {reason}"
+    );
 }
 
 #[test]
@@ -79,8 +99,13 @@ fn qemu_without_vencrypt_is_refused_never_relayed_in_cleartext() {
         "close reason: {reason}"
     );
     assert!(!error.contains("ServerInit"), "client saw: {error}");
-    let audit = proxy.wait_for_log("audit session=", Duration::from_secs(5)).unwrap();
-    assert!(audit.contains("up=0 down=0"), "no byte may be relayed: {audit}");
+    let audit = proxy
+        .wait_for_log("audit session=", Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        audit.contains("up=0 down=0"),
+        "no byte may be relayed: {audit}"
+    );
 }
 
 #[test]
@@ -94,7 +119,9 @@ fn a_ca_that_did_not_sign_the_server_is_refused_with_the_reason() {
     let proxy = Proxy::start(config);
     let (_, (code, reason)) = refused(&proxy);
     assert_eq!(code, 1011);
-    let log = proxy.wait_for_log("audit session=", Duration::from_secs(5)).unwrap();
+    let log = proxy
+        .wait_for_log("audit session=", Duration::from_secs(5))
+        .unwrap();
     assert!(
         log.contains("certificate is not signed by the configured CA (ca_certificate)"),
         "the log must name the CA problem: {log}"
@@ -107,11 +134,24 @@ fn a_client_certificate_qemu_does_not_trust_is_reported() {
     let qemu = Qemu::start(Mode::VencryptX509None);
     let rogue = &pki().rogue;
     let config = vencrypt_config(&vnc_url(&qemu, None))
-        .section("console_proxy_tls", "client_certificate", &rogue.client_cert().display().to_string())
-        .section("console_proxy_tls", "client_key", &rogue.client_key().display().to_string());
+        .section(
+            "console_proxy_tls",
+            "client_certificate",
+            &rogue.client_cert().display().to_string(),
+        )
+        .section(
+            "console_proxy_tls",
+            "client_key",
+            &rogue.client_key().display().to_string(),
+        );
     let proxy = Proxy::start(config);
     let (_, (code, _)) = refused(&proxy);
     assert_eq!(code, 1011);
-    let log = proxy.wait_for_log("audit session=", Duration::from_secs(5)).unwrap();
-    assert!(log.contains("client certificate"), "the log must point at the client certificate: {log}");
+    let log = proxy
+        .wait_for_log("audit session=", Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        log.contains("client certificate"),
+        "the log must point at the client certificate: {log}"
+    );
 }

@@ -17,9 +17,15 @@ fn wss_with_generated_certificate_reaches_the_console() {
 #[test]
 fn wss_certificate_is_the_configured_one() {
     let setup = VncSetup::start_with(|c| c.tls());
-    let client = Client { ca: Some(pki().rogue.ca_cert()), ..Client::default() };
+    let client = Client {
+        ca: Some(pki().rogue.ca_cert()),
+        ..Client::default()
+    };
     match client.connect(&setup.url()) {
-        Err(Failure::Transport(e)) => assert!(e.contains("certificate") || e.contains("Certificate"), "{e}"),
+        Err(Failure::Transport(e)) => assert!(
+            e.contains("certificate") || e.contains("Certificate"),
+            "{e}"
+        ),
         other => panic!("a client trusting only another CA must fail TLS, got {other:?}"),
     }
 }
@@ -28,5 +34,8 @@ fn wss_certificate_is_the_configured_one() {
 fn plain_ws_to_a_wss_listener_is_not_served() {
     let setup = VncSetup::start_with(|c| c.tls());
     let url = setup.url().replacen("wss://", "ws://", 1);
-    assert!(Client::default().connect(&url).is_err(), "plain ws upgraded on a TLS listener");
+    assert!(
+        Client::default().connect(&url).is_err(),
+        "plain ws upgraded on a TLS listener"
+    );
 }

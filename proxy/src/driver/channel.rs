@@ -1,8 +1,8 @@
 //! A driver's established channel behind a safe type, and the `connect` call that makes one.
 
 use std::io;
-use std::os::fd::AsRawFd;
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,18 +65,35 @@ impl LoadedDriver {
             session_id: request.session_id,
         };
         let mut message = [0u8; MESSAGE_CAP];
-        let mut err = CgError { buf: message.as_mut_ptr(), cap: message.len(), len: 0 };
-        let mut out = CgChannel { state: std::ptr::null_mut(), vtable: std::ptr::null() };
+        let mut err = CgError {
+            buf: message.as_mut_ptr(),
+            cap: message.len(),
+            len: 0,
+        };
+        let mut out = CgChannel {
+            state: std::ptr::null_mut(),
+            vtable: std::ptr::null(),
+        };
         let status = with_client_io(client, |io| {
             // SAFETY: every pointer is valid for the call; the handle is this driver's; the
             // socket stays open until the returned channel is dropped (BackendChannel borrows
             // nothing, but the session drops the channel before the socket).
             unsafe {
-                (self.connect)(self.raw_handle(), &info, io, server.as_raw_fd(), &mut out, &mut err)
+                (self.connect)(
+                    self.raw_handle(),
+                    &info,
+                    io,
+                    server.as_raw_fd(),
+                    &mut out,
+                    &mut err,
+                )
             }
         });
         if status != CgStatus::OK {
-            return Err(ConnectFailure { status, message: error_text(&message, err.len) });
+            return Err(ConnectFailure {
+                status,
+                message: error_text(&message, err.len),
+            });
         }
         if out.vtable.is_null() {
             return Err(ConnectFailure {
@@ -92,7 +109,10 @@ impl LoadedDriver {
                 message: format!("driver '{}' returned a vtable of {size} bytes", self.name()),
             });
         }
-        Ok(BackendChannel { raw: out, _driver: Arc::clone(self) })
+        Ok(BackendChannel {
+            raw: out,
+            _driver: Arc::clone(self),
+        })
     }
 }
 
@@ -112,9 +132,20 @@ fn failure(status: CgStatus, message: &[u8], len: usize) -> io::Error {
     if status == CgStatus::WOULD_BLOCK {
         return io::ErrorKind::WouldBlock.into();
     }
-    let kind = if status == CgStatus::TIMEOUT { io::ErrorKind::TimedOut } else { io::ErrorKind::Other };
+    let kind = if status == CgStatus::TIMEOUT {
+        io::ErrorKind::TimedOut
+    } else {
+        io::ErrorKind::Other
+    };
     let text = error_text(message, len);
-    io::Error::new(kind, if text.is_empty() { status.name().to_string() } else { text })
+    io::Error::new(
+        kind,
+        if text.is_empty() {
+            status.name().to_string()
+        } else {
+            text
+        },
+    )
 }
 
 impl BackendChannel {
@@ -127,11 +158,22 @@ impl BackendChannel {
     /// Reads plaintext from the hypervisor: `Ok(0)` at end of stream, `WouldBlock` for none.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut message = [0u8; MESSAGE_CAP];
-        let mut err = CgError { buf: message.as_mut_ptr(), cap: MESSAGE_CAP, len: 0 };
+        let mut err = CgError {
+            buf: message.as_mut_ptr(),
+            cap: MESSAGE_CAP,
+            len: 0,
+        };
         let mut n = 0usize;
         // SAFETY: state and vtable from a successful connect; buffers valid for the call.
-        let status =
-            unsafe { (self.vtable().read)(self.raw.state, buf.as_mut_ptr(), buf.len(), &mut n, &mut err) };
+        let status = unsafe {
+            (self.vtable().read)(
+                self.raw.state,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut n,
+                &mut err,
+            )
+        };
         match status {
             CgStatus::OK => Ok(n.min(buf.len())),
             s => Err(failure(s, &message, err.len)),
@@ -141,11 +183,16 @@ impl BackendChannel {
     /// Gives plaintext to the hypervisor; returns how much was taken.
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut message = [0u8; MESSAGE_CAP];
-        let mut err = CgError { buf: message.as_mut_ptr(), cap: MESSAGE_CAP, len: 0 };
+        let mut err = CgError {
+            buf: message.as_mut_ptr(),
+            cap: MESSAGE_CAP,
+            len: 0,
+        };
         let mut n = 0usize;
         // SAFETY: as in read.
-        let status =
-            unsafe { (self.vtable().write)(self.raw.state, buf.as_ptr(), buf.len(), &mut n, &mut err) };
+        let status = unsafe {
+            (self.vtable().write)(self.raw.state, buf.as_ptr(), buf.len(), &mut n, &mut err)
+        };
         match status {
             CgStatus::OK => Ok(n.min(buf.len())),
             s => Err(failure(s, &message, err.len)),
@@ -155,7 +202,11 @@ impl BackendChannel {
     /// Sends pending output; `WouldBlock` while some remains.
     pub fn flush(&mut self) -> io::Result<()> {
         let mut message = [0u8; MESSAGE_CAP];
-        let mut err = CgError { buf: message.as_mut_ptr(), cap: MESSAGE_CAP, len: 0 };
+        let mut err = CgError {
+            buf: message.as_mut_ptr(),
+            cap: MESSAGE_CAP,
+            len: 0,
+        };
         // SAFETY: as in read.
         let status = unsafe { (self.vtable().flush)(self.raw.state, &mut err) };
         match status {

@@ -45,7 +45,9 @@ unsafe extern "C" fn client_read(
     catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the driver calls this only during connect, while with_client_io's frame
         // (which owns ctx's target) is alive.
-        let Some(client) = (unsafe { target(ctx) }) else { return CgStatus::INVALID_ARGUMENT };
+        let Some(client) = (unsafe { target(ctx) }) else {
+            return CgStatus::INVALID_ARGUMENT;
+        };
         // SAFETY: the driver passes a writable buffer of len bytes.
         let buf = unsafe { std::slice::from_raw_parts_mut(buf, len) };
         match client.read(buf) {
@@ -66,7 +68,9 @@ unsafe extern "C" fn client_write(ctx: *mut c_void, buf: *const u8, len: usize) 
     }
     catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: as in client_read.
-        let Some(client) = (unsafe { target(ctx) }) else { return CgStatus::INVALID_ARGUMENT };
+        let Some(client) = (unsafe { target(ctx) }) else {
+            return CgStatus::INVALID_ARGUMENT;
+        };
         let data: &[u8] = if len == 0 {
             &[]
         } else {

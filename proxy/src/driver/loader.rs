@@ -131,7 +131,10 @@ impl LoadedDriver {
                 CG_DRIVER_SYMBOL.as_bytes(),
             )
         }
-        .map_err(|_| LoadError::NoSymbol { name: name.into(), path: path.into() })?;
+        .map_err(|_| LoadError::NoSymbol {
+            name: name.into(),
+            path: path.into(),
+        })?;
         let bad = |detail: &str| LoadError::BadDescriptor {
             name: name.into(),
             path: path.into(),
@@ -151,7 +154,11 @@ impl LoadedDriver {
             (head.read(), head.add(1).read(), head.add(2).read())
         };
         if magic != CG_DRIVER_MAGIC {
-            return Err(LoadError::BadMagic { name: name.into(), path: path.into(), found: magic });
+            return Err(LoadError::BadMagic {
+                name: name.into(),
+                path: path.into(),
+                found: magic,
+            });
         }
         if abi_version != CG_ABI_VERSION {
             return Err(LoadError::AbiVersion {
@@ -206,7 +213,11 @@ impl LoadedDriver {
         Ok(driver)
     }
 
-    fn init(&mut self, init: CgInitFn, triples: &[(String, String, String)]) -> Result<(), LoadError> {
+    fn init(
+        &mut self,
+        init: CgInitFn,
+        triples: &[(String, String, String)],
+    ) -> Result<(), LoadError> {
         let options: Vec<CgOption> = triples
             .iter()
             .map(|(s, k, v)| CgOption {
@@ -222,12 +233,23 @@ impl LoadedDriver {
             log: Some(host_log),
         };
         let mut message = [0u8; 1024];
-        let mut err = CgError { buf: message.as_mut_ptr(), cap: message.len(), len: 0 };
+        let mut err = CgError {
+            buf: message.as_mut_ptr(),
+            cap: message.len(),
+            len: 0,
+        };
         let mut handle: *mut c_void = std::ptr::null_mut();
         // SAFETY: all pointers are valid for the call; options borrow triples, which outlive
         // it; the name behind log_ctx is boxed and lives as long as self.
-        let status =
-            unsafe { init(&host, options.as_ptr(), options.len(), &mut handle, &mut err) };
+        let status = unsafe {
+            init(
+                &host,
+                options.as_ptr(),
+                options.len(),
+                &mut handle,
+                &mut err,
+            )
+        };
         if status != CgStatus::OK {
             return Err(LoadError::Init {
                 name: self.name().into(),

@@ -31,7 +31,8 @@ impl DriverRegistry {
         let mut drivers = Vec::new();
         for name in &config.drivers {
             let path = library_path(&config.driver_dir, name);
-            let driver = LoadedDriver::load(name, &path, |sections| config.section_options(sections))?;
+            let driver =
+                LoadedDriver::load(name, &path, |sections| config.section_options(sections))?;
             if driver.is_cleartext() && !config.connect_insecure {
                 return Err(LoadError::Cleartext { name: name.clone() });
             }

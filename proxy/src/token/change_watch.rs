@@ -33,7 +33,9 @@ pub struct ChangeWatch {
 impl ChangeWatch {
     /// A watch whose first check is due in [`RECHECK_INTERVAL`].
     pub fn new() -> Self {
-        Self { last_check: Mutex::new(Instant::now()) }
+        Self {
+            last_check: Mutex::new(Instant::now()),
+        }
     }
 
     /// Whether a check is due now (and if so, starts the next interval).

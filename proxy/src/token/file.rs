@@ -61,10 +61,18 @@ impl TokenFile {
         if !self.watch.due() {
             return;
         }
-        let seen = self.state.read().unwrap_or_else(|e| e.into_inner()).stamp.clone();
+        let seen = self
+            .state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .stamp
+            .clone();
         if stamp(&self.path).map_or(true, |now| now != seen) {
             if let Err(e) = self.reload() {
-                log::error!("token file {}: {e}; keeping the previous tokens", self.path.display());
+                log::error!(
+                    "token file {}: {e}; keeping the previous tokens",
+                    self.path.display()
+                );
             }
         }
     }
@@ -112,7 +120,10 @@ fn files(path: &Path) -> Result<Vec<PathBuf>, TokenError> {
     for entry in fs::read_dir(path).map_err(unavailable)? {
         let entry = entry.map_err(unavailable)?;
         let p = entry.path();
-        let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         if !hidden && p.is_file() {
             out.push(p);
         }
@@ -129,9 +140,8 @@ fn load(path: &Path) -> Result<Loaded, TokenError> {
     let stamp = stamp(path)?;
     let mut entries = HashMap::new();
     for (file, _, _) in &stamp {
-        let text = fs::read_to_string(file).map_err(|e| {
-            TokenError::Unavailable(format!("cannot read {}: {e}", file.display()))
-        })?;
+        let text = fs::read_to_string(file)
+            .map_err(|e| TokenError::Unavailable(format!("cannot read {}: {e}", file.display())))?;
         for (index, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -142,7 +152,10 @@ fn load(path: &Path) -> Result<Loaded, TokenError> {
                 // No token can be named safely: record it under a key no token equals.
                 entries.insert(
                     format!("\0{location}"),
-                    Entry::Bad { location, detail: "expected 'TOKEN: TARGET'".into() },
+                    Entry::Bad {
+                        location,
+                        detail: "expected 'TOKEN: TARGET'".into(),
+                    },
                 );
                 continue;
             };
@@ -190,7 +203,10 @@ mod tests {
         let err = src.take("bad").unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("malformed token entry at {}:5: target must be host:port", p.display())
+            format!(
+                "malformed token entry at {}:5: target must be host:port",
+                p.display()
+            )
         );
         assert_eq!(src.problems().len(), 1);
     }

@@ -26,8 +26,6 @@ use super::change_watch::{stamp_of_file, ChangeWatch, Stamp};
 use super::target::{host_port, kind_from_name};
 use super::{parse_target, token_hash, Console, Kind, TokenError, TokenSource};
 
-/// How often, at most, the file's modification time and size are looked at.
-
 /// The keys a console object may have. `insecure` and `tlsTunnel` come from
 /// libvirt-console-proxy and are accepted but not used: in consolegate the security drivers in
 /// the configuration decide how the hypervisor leg is protected, not the token. `host` is
@@ -125,7 +123,12 @@ impl JsonFile {
         if !self.watch.due() {
             return;
         }
-        let seen = self.state.read().unwrap_or_else(|e| e.into_inner()).stamp.clone();
+        let seen = self
+            .state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .stamp
+            .clone();
         if stamp_of_file(&self.path) != seen {
             if let Err(e) = self.reload() {
                 log::error!("{e}; keeping the previous tokens");
@@ -170,8 +173,6 @@ impl TokenSource for JsonFile {
         format!("json:{}", self.path.display())
     }
 }
-
-/// The file's modification time and size; a missing file reads as `(None, 0)`.
 
 /// Parses the whole file: a JSON object of token → console.
 fn parse_file(text: &str) -> Result<HashMap<String, Result<Console, String>>, String> {

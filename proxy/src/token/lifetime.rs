@@ -137,7 +137,7 @@ impl Consumed {
                 .spice
                 .as_ref()
                 .is_some_and(|(_, first)| first.elapsed() < spice_grace);
-            in_grace || !used.expires.is_some_and(|t| now >= t)
+            in_grace || used.expires.is_none_or(|t| now < t)
         });
     }
 }

@@ -17,7 +17,10 @@ pub fn parse_target(text: &str) -> Result<Console, String> {
     }
     let url = Url::parse(text).map_err(|e| format!("target is not a valid URL: {e}"))?;
     let kind = kind_from_name(url.scheme()).ok_or_else(|| {
-        format!("unknown console scheme '{}' (use vnc, spice or serial)", url.scheme())
+        format!(
+            "unknown console scheme '{}' (use vnc, spice or serial)",
+            url.scheme()
+        )
     })?;
     let host = match url.host() {
         Some(url::Host::Ipv6(a)) => a.to_string(),
@@ -51,7 +54,9 @@ pub fn kind_from_name(name: &str) -> Option<Kind> {
 /// Splits `host:port` or `[v6]:port`.
 pub fn host_port(text: &str) -> Result<(String, u16), String> {
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (host, port) = rest.split_once("]:").ok_or("IPv6 target must be [addr]:port")?;
+        let (host, port) = rest
+            .split_once("]:")
+            .ok_or("IPv6 target must be [addr]:port")?;
         (host, port)
     } else {
         let (host, port) = text.rsplit_once(':').ok_or("target must be host:port")?;
@@ -84,7 +89,10 @@ mod tests {
     #[test]
     fn bare_host_port_is_vnc() {
         let c = parse_target("10.0.0.5:5901").unwrap();
-        assert_eq!((c.kind, c.host.as_str(), c.port), (Kind::Vnc, "10.0.0.5", 5901));
+        assert_eq!(
+            (c.kind, c.host.as_str(), c.port),
+            (Kind::Vnc, "10.0.0.5", 5901)
+        );
     }
 
     #[test]
@@ -93,17 +101,31 @@ mod tests {
         assert_eq!(c.password.as_deref(), Some("s3cr@t"));
         assert_eq!(c.username, None);
         let c = parse_target("vnc://alice:pw@[::1]:5900").unwrap();
-        assert_eq!((c.host.as_str(), c.username.as_deref()), ("::1", Some("alice")));
+        assert_eq!(
+            (c.host.as_str(), c.username.as_deref()),
+            ("::1", Some("alice"))
+        );
         assert_eq!(parse_target("spice://h:5931").unwrap().kind, Kind::Spice);
         assert_eq!(parse_target("serial://h:7000").unwrap().kind, Kind::Serial);
     }
 
     #[test]
     fn bad_targets_say_why() {
-        assert_eq!(parse_target("nohost").unwrap_err(), "target must be host:port");
+        assert_eq!(
+            parse_target("nohost").unwrap_err(),
+            "target must be host:port"
+        );
         assert_eq!(parse_target("h:99999").unwrap_err(), "bad port '99999'");
-        assert!(parse_target("rdp://h:1").unwrap_err().contains("unknown console scheme 'rdp'"));
-        assert_eq!(parse_target("::1:5900").unwrap_err(), "IPv6 target must be [addr]:port");
-        assert_eq!(parse_target("spice://h").unwrap_err(), "target URL has no port");
+        assert!(parse_target("rdp://h:1")
+            .unwrap_err()
+            .contains("unknown console scheme 'rdp'"));
+        assert_eq!(
+            parse_target("::1:5900").unwrap_err(),
+            "IPv6 target must be [addr]:port"
+        );
+        assert_eq!(
+            parse_target("spice://h").unwrap_err(),
+            "target URL has no port"
+        );
     }
 }

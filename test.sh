@@ -13,6 +13,8 @@ step() {
 }
 # cargo test does not build the cdylib drivers the integration tests load: build everything first.
 step cargo build --workspace --all-targets
+step cargo fmt --all -- --check
+step cargo clippy --workspace --all-targets -q -- -D warnings
 step cargo test --workspace --no-fail-fast
 step packaging/check.sh
 step bench/run.sh --smoke

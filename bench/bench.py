@@ -96,12 +96,15 @@ def stop(p):
 
 
 def free_port_base(start_at):
-    """First port P >= start_at such that P..P+9 are free on 127.0.0.1."""
+    """First port P >= start_at such that P..P+9 are free on 127.0.0.1. The default lies above
+    the kernel's ephemeral range, so that no client socket (or its TIME_WAIT) holds a port a
+    proxy must bind next."""
     p = start_at
-    while p < 65000:
+    while p < 65500:
         ok = True
         for q in range(p, p + 10):
             s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the proxies bind
             try:
                 s.bind(("127.0.0.1", q))
             except OSError:
@@ -192,6 +195,8 @@ def variants(ctx):
     def add(name, cmd, raw=False, tls=False, backend="plain", skip=None, env_extra=None):
         e = dict(env)
         e.update(env_extra or {})
+        if cmd and cmd[0] == cg:
+            e.update(ctx.cg_env)     # --cg-env: allocator experiments and the like
         v[name] = {"cmd": cmd, "raw": raw, "tls": tls, "backend": backend, "skip": skip, "env": e}
 
     add("direct", None, raw=True)
@@ -485,7 +490,8 @@ def write_md(o, ctx, records, skipped, wall):
            ("idle", "n_req", "asked"), ("idle", "n_open", "most held"),
            ("idle", "threads_during", "threads"), ("idle", "fds_during", "fds"),
            ("idle", "before_pss_kib", "PSS before KiB"), ("idle", "after_close_pss_kib", "PSS after close KiB"),
-           ("idle", "after_close_over_baseline", "after/before")])
+           ("idle", "after_close_over_baseline", "after/before"),
+           ("idle", "after_close_anon_over_baseline", "anon after/before")])
     table("VNC session set-up against QEMU (RFB through the proxy, security None to the client)", VNC,
           [("vnc", "sessions_per_s", "sessions/s"), ("vnc", "p50_us", "p50 µs"),
            ("vnc", "proxy_cpu_ms_per_session", "proxy ms/session")])
@@ -517,7 +523,9 @@ def write_md(o, ctx, records, skipped, wall):
         rows.append((f"ws {dirn}: cg-ws / rmin-ws MB/s (no target)",
                      ratio(m(dirn, "cg-ws", "MBps"), m(dirn, "rmin-ws", "MBps")), "", ""))
     for size in ("lat1", "lat64"):
-        for leg, cgn, rn, dn in (("ws", "cg-ws", "rmin-ws", "direct"), ("wss", "cg-wss", "rmin-wss", "direct-tls")):
+        # Baseline for both: `direct` (plain TCP to the backend). `direct-tls` is no baseline for
+        # wss: it has Python TLS on the backend side too, which no proxied wss run has.
+        for leg, cgn, rn, dn in (("ws", "cg-ws", "rmin-ws", "direct"), ("wss", "cg-wss", "rmin-wss", "direct")):
             cg_add = None if m(size, cgn, "p50_us") is None or m(size, dn, "p50_us") is None else \
                 m(size, cgn, "p50_us") - m(size, dn, "p50_us")
             rm_add = None if m(size, rn, "p50_us") is None or m(size, dn, "p50_us") is None else \
@@ -535,7 +543,8 @@ def write_md(o, ctx, records, skipped, wall):
             target(f"idle {n}: PSS KiB/session at {c}", m("idle", n, f"pss_kib_per_conn_at_{c}"), "<=", 64)
         if not o.smoke:
             target(f"idle {n}: most sessions held (asked {o.idle_max})", m("idle", n, "n_open"), ">=", 8000)
-        target(f"idle {n}: PSS after close / before", m("idle", n, "after_close_over_baseline"), "<=", 1.2)
+        target(f"idle {n}: PSS after close / before (warm baseline)", m("idle", n, "after_close_over_baseline"),
+               "<=", 1.2)
     L.append("## Ratios and targets (medians of this run)\n")
     L.append("| measure | value | target | |")
     L.append("|---|---|---|---|")
@@ -547,6 +556,10 @@ def write_md(o, ctx, records, skipped, wall):
         for (t, n), errs in errors.items():
             L.append(f"- {t} / {n}: {len(errs)} run(s): `{errs[0][:200]!s}`".replace("\n", " "))
         L.append("")
+    notes = os.path.join(HERE, "ANALYSIS.md")
+    if not o.smoke and os.path.exists(notes):
+        # hand-written: what limits the missed targets, with the profiles (dated inside)
+        L.append(open(notes).read())
     with open(o.md, "w") as f:
         f.write("\n".join(L))
     return d
@@ -565,9 +578,12 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated subset of variants")
     ap.add_argument("--max-seconds", type=float, default=20.0, help="bound of each wsbench client run")
     ap.add_argument("--idle-max", type=int, default=9000, help="most idle sessions asked of one proxy")
-    ap.add_argument("--port-base", type=int, default=46080)
+    ap.add_argument("--port-base", type=int, default=0,
+                    help="first of 10 ports used (default: just above net.ipv4.ip_local_port_range)")
     ap.add_argument("--cg-bin", default=os.path.join(ROOT, "target/release/consolegate"))
     ap.add_argument("--driver-dir", default=os.path.join(ROOT, "target/release"))
+    ap.add_argument("--cg-env", action="append", default=[], metavar="K=V",
+                    help="environment for the consolegate processes only (e.g. LD_PRELOAD=...)")
     ap.add_argument("--rmin-bin", default=os.path.join(ROOT, "target/bench-rust-min/release/wsrelay-min"))
     ap.add_argument("--websockify", default=os.path.join(HERE, ".venv/bin/websockify"))
     ap.add_argument("--work", default="", help="scratch directory (configs, PKI, logs)")
@@ -595,9 +611,15 @@ def main():
     if not o.out:
         os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
         o.out = os.path.join(HERE, "results", f"{stamp}{'-smoke' if o.smoke else ''}.jsonl")
+    if not o.port_base:
+        try:
+            o.port_base = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[1]) + 81
+        except (OSError, ValueError, IndexError):
+            o.port_base = 61080
     base = free_port_base(o.port_base)
     ctx.listen, ctx.backend, ctx.backend_tls, ctx.qemu_vnc = base, base + 1, base + 2, base + 4
     ctx.cg_bin, ctx.driver_dir, ctx.rmin_bin = o.cg_bin, o.driver_dir, o.rmin_bin
+    ctx.cg_env = dict(kv.split("=", 1) for kv in o.cg_env)
     ctx.websockify = o.websockify if os.path.exists(o.websockify) else shutil.which("websockify")
     ctx.qemu = shutil.which("qemu-system-x86_64")
     ctx.pki = os.path.join(ctx.work, "pki")

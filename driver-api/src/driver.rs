@@ -207,8 +207,9 @@ impl ServerSocket {
     pub unsafe fn borrow_raw(fd: RawFd) -> Self {
         // SAFETY: the caller guarantees fd is an open socket outliving self; ManuallyDrop
         // ensures we never close it.
+        let stream = unsafe { TcpStream::from_raw_fd(fd) };
         Self {
-            stream: ManuallyDrop::new(unsafe { TcpStream::from_raw_fd(fd) }),
+            stream: ManuallyDrop::new(stream),
         }
     }
 }

@@ -21,8 +21,11 @@ use crate::listener::{self, ListenerError, TlsIdentity};
 use crate::session::{self, Shared};
 use crate::sessions::Sessions;
 use crate::token::{self, TokenError};
+use crate::unix;
 
 const SIGNALS: Token = Token(usize::MAX);
+/// After sessions end, freed memory is handed back to the kernel within this time.
+const TRIM_INTERVAL: Duration = Duration::from_secs(2);
 /// How long sessions get to say goodbye after the drain time.
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
 
@@ -111,12 +114,19 @@ impl Daemon {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         let mut events = Events::with_capacity(64);
+        let mut last_trim = Instant::now();
         'accepting: loop {
-            if let Err(e) = poll.poll(&mut events, None) {
+            if let Err(e) = poll.poll(&mut events, Some(TRIM_INTERVAL)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(e.into());
+            }
+            if last_trim.elapsed() >= TRIM_INTERVAL {
+                last_trim = Instant::now();
+                if self.shared.sessions.take_ended() > 0 {
+                    unix::release_free_memory();
+                }
             }
             for event in events.iter() {
                 if event.token() == SIGNALS {

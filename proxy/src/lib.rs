@@ -27,5 +27,6 @@ pub mod session;
 pub mod sessions;
 pub mod static_files;
 pub mod token;
+pub mod unix;
 pub mod watchdog;
 pub mod websocket;

@@ -6,6 +6,8 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::unix;
+
 /// Shared by the accept loop and every session thread.
 #[derive(Default)]
 pub struct Sessions {
@@ -13,6 +15,8 @@ pub struct Sessions {
     next_id: AtomicU64,
     closing: AtomicBool,
     fronts: Mutex<HashMap<u64, RawFd>>,
+    /// Sessions ended since the memory was last handed back ([`Sessions::take_ended`]).
+    ended: AtomicUsize,
 }
 
 /// A session's place in [`Sessions`]; dropping it frees the place.
@@ -58,16 +62,21 @@ impl Sessions {
         self.closing.load(Ordering::Acquire)
     }
 
+    /// How many sessions ended since the last call (for the daemon's memory trimming).
+    pub fn take_ended(&self) -> usize {
+        self.ended.swap(0, Ordering::AcqRel)
+    }
+
     /// Ends every session: marks the set closing and shuts the read side of each browser socket,
     /// which wakes the session's poll; the session then sends Close 1001 and ends.
     pub fn close_all(&self) {
         self.closing.store(true, Ordering::Release);
         let fronts = self.fronts.lock().unwrap_or_else(|e| e.into_inner());
+        // A session removes its entry (under this lock) as its last step, just after its
+        // sockets close; in that gap a reused number can only belong to another session that is
+        // being closed too.
         for fd in fronts.values() {
-            // SAFETY: shutdown(2) on a descriptor number has no memory effects. The session
-            // removes its entry (under this lock) as its last step after closing; during the
-            // closing phase a reused number can only belong to another session being closed.
-            unsafe { libc::shutdown(*fd, libc::SHUT_RD) };
+            unix::shutdown(*fd, unix::Shutdown::Read);
         }
     }
 }
@@ -92,5 +101,6 @@ impl Drop for Registration {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.id);
         self.sessions.active.fetch_sub(1, Ordering::AcqRel);
+        self.sessions.ended.fetch_add(1, Ordering::AcqRel);
     }
 }

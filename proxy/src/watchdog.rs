@@ -9,6 +9,8 @@ use std::os::fd::RawFd;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::unix;
+
 /// Time a driver gets beyond its deadline before the watchdog acts.
 pub const GRACE: Duration = Duration::from_millis(250);
 
@@ -102,10 +104,9 @@ fn watch(shared: &Shared) {
         let mut next: Option<Instant> = None;
         for armed in state.armed.values_mut().filter(|a| !a.fired) {
             if armed.deadline <= now {
+                // The fds are open: a session disarms (under this lock) before it closes them.
                 for fd in armed.fds {
-                    // SAFETY: shutdown(2) has no memory effects, and the fds are open: a
-                    // session disarms (under this lock) before it closes its sockets.
-                    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+                    unix::shutdown(fd, unix::Shutdown::Both);
                 }
                 armed.fired = true;
             } else {

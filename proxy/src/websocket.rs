@@ -16,6 +16,9 @@ use crate::front_stream::FrontStream;
 /// The websocket over the browser's stream.
 pub type FrontSocket = WebSocket<FrontStream>;
 
+/// Bytes tungstenite reads from the browser per call.
+pub const READ_BUFFER: usize = 16 * 1024;
+
 /// The largest websocket message accepted from a browser.
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
@@ -23,6 +26,9 @@ pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 /// `leftover` holds bytes read after the request head.
 pub fn accept(stream: FrontStream, leftover: Vec<u8>) -> FrontSocket {
     let config = WebSocketConfig::default()
+        // tungstenite zero-fills its whole read buffer before every read: 128 KiB by default,
+        // which an idle session would keep resident. Larger frames still arrive whole.
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE))
         .accept_unmasked_frames(false);

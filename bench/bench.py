@@ -454,6 +454,10 @@ def write_md(o, ctx, records, skipped, wall):
     L.append(f"- Commit: {ctx.commit}")
     L.append(f"- Machine: {machine()}")
     L.append(f"- Command: `{ctx.command}`; {o.rounds} round(s){' (SMOKE: tiny sizes, figures mean nothing)' if o.smoke else ''}; wall time {wall:.0f} s")
+    if getattr(ctx, "binaries", None):
+        L.append("- Binaries (copied at the start, sha256 prefix, built at): " + ", ".join(
+            f"{n} {h} ({t})" for n, (h, t) in ctx.binaries.items()
+            if n in ("consolegate", "wsrelay-min") or n[len("libconsolegate_"):-3] in ("noop", "spice_tls", "vencrypt")))
     L.append(f"- Raw JSON lines: `{os.path.relpath(o.out, ROOT)}`")
     L.append("- Cells: median [min–max] over rounds. MB/s = 1e6 payload bytes/s; s/GB, µs/rt, ms/conn = "
              "proxy CPU (utime+stime of the proxy's process tree, /proc, 10 ms ticks).")
@@ -618,6 +622,23 @@ def main():
             o.port_base = 61080
     base = free_port_base(o.port_base)
     ctx.listen, ctx.backend, ctx.backend_tls, ctx.qemu_vnc = base, base + 1, base + 2, base + 4
+    # Snapshot the binaries: others may rebuild target/release while the run goes on, and every
+    # round must measure the same build.
+    snap = os.path.join(ctx.work, "bin")
+    os.makedirs(snap, exist_ok=True)
+    ctx.binaries = {}
+    for src in [o.cg_bin, o.rmin_bin] + sorted(
+            os.path.join(o.driver_dir, f) for f in (os.listdir(o.driver_dir) if os.path.isdir(o.driver_dir) else [])
+            if f.startswith("libconsolegate_") and f.endswith(".so")):
+        if os.path.exists(src):
+            dst = os.path.join(snap, os.path.basename(src))
+            shutil.copy2(src, dst)
+            h = subprocess.run(["sha256sum", dst], capture_output=True, text=True).stdout.split()
+            ctx.binaries[os.path.basename(src)] = (h[0][:12] if h else "?",
+                                                   datetime.datetime.fromtimestamp(os.path.getmtime(src)).strftime("%H:%M:%S"))
+    o.cg_bin = os.path.join(snap, os.path.basename(o.cg_bin))
+    o.rmin_bin = os.path.join(snap, os.path.basename(o.rmin_bin))
+    o.driver_dir = snap
     ctx.cg_bin, ctx.driver_dir, ctx.rmin_bin = o.cg_bin, o.driver_dir, o.rmin_bin
     ctx.cg_env = dict(kv.split("=", 1) for kv in o.cg_env)
     ctx.websockify = o.websockify if os.path.exists(o.websockify) else shutil.which("websockify")

@@ -597,6 +597,10 @@ def main():
     ap.add_argument("--summarize", default="", help="only rewrite --md from this JSON lines file")
     o = ap.parse_args()
     o.only = set(filter(None, o.only.split(",")))
+    # SIGTERM/SIGINT (SIGINT is ignored in background jobs): unwind, so that the `finally`
+    # blocks stop the proxy, the backends and QEMU, which run in their own sessions.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(130))
     if o.smoke:
         o.rounds = 1
         o.max_seconds = min(o.max_seconds, 10)

@@ -103,12 +103,31 @@ impl<S: BackSocket> TlsChannel<S> {
 }
 
 impl<S: BackSocket> Channel for TlsChannel<S> {
+    /// Fills `buf` with as many records as the socket has ready (not just one 16 KiB record),
+    /// so the relay forwards fewer, larger messages. Meant for the non-blocking relay: a pull
+    /// that would block ends the read with what was gathered.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
         loop {
-            if let Some(n) = self.take_plaintext(buf)? {
-                return Ok(n);
+            match self.take_plaintext(&mut buf[filled..])? {
+                // End of stream: report it once the data before it is delivered.
+                Some(0) => return Ok(filled),
+                Some(n) => {
+                    filled += n;
+                    if filled == buf.len() {
+                        return Ok(filled);
+                    }
+                    continue;
+                }
+                None => {}
             }
-            self.pull()?;
+            match self.pull() {
+                Ok(_) => {}
+                // Deliver what arrived; the error (sticky in rustls, or the socket's) comes
+                // back on the next call.
+                Err(_) if filled > 0 => return Ok(filled),
+                Err(e) => return Err(e),
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! A driver's established channel behind a safe type, and the `connect` call that makes one.
 
+use std::ffi::c_void;
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
@@ -155,64 +156,49 @@ impl BackendChannel {
         unsafe { &*self.raw.vtable }
     }
 
-    /// Reads plaintext from the hypervisor: `Ok(0)` at end of stream, `WouldBlock` for none.
-    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Calls one vtable function with an error buffer and turns its status into a result.
+    fn call(
+        &mut self,
+        f: impl FnOnce(&CgChannelVtable, *mut c_void, &mut CgError) -> CgStatus,
+    ) -> io::Result<()> {
         let mut message = [0u8; MESSAGE_CAP];
         let mut err = CgError {
             buf: message.as_mut_ptr(),
             cap: MESSAGE_CAP,
             len: 0,
         };
-        let mut n = 0usize;
-        // SAFETY: state and vtable from a successful connect; buffers valid for the call.
-        let status = unsafe {
-            (self.vtable().read)(
-                self.raw.state,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut n,
-                &mut err,
-            )
-        };
-        match status {
-            CgStatus::OK => Ok(n.min(buf.len())),
-            s => Err(failure(s, &message, err.len)),
-        }
-    }
-
-    /// Gives plaintext to the hypervisor; returns how much was taken.
-    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut message = [0u8; MESSAGE_CAP];
-        let mut err = CgError {
-            buf: message.as_mut_ptr(),
-            cap: MESSAGE_CAP,
-            len: 0,
-        };
-        let mut n = 0usize;
-        // SAFETY: as in read.
-        let status = unsafe {
-            (self.vtable().write)(self.raw.state, buf.as_ptr(), buf.len(), &mut n, &mut err)
-        };
-        match status {
-            CgStatus::OK => Ok(n.min(buf.len())),
-            s => Err(failure(s, &message, err.len)),
-        }
-    }
-
-    /// Sends pending output; `WouldBlock` while some remains.
-    pub fn flush(&mut self) -> io::Result<()> {
-        let mut message = [0u8; MESSAGE_CAP];
-        let mut err = CgError {
-            buf: message.as_mut_ptr(),
-            cap: MESSAGE_CAP,
-            len: 0,
-        };
-        // SAFETY: as in read.
-        let status = unsafe { (self.vtable().flush)(self.raw.state, &mut err) };
+        let status = f(self.vtable(), self.raw.state, &mut err);
         match status {
             CgStatus::OK => Ok(()),
             s => Err(failure(s, &message, err.len)),
         }
+    }
+
+    /// Reads plaintext from the hypervisor: `Ok(0)` at end of stream, `WouldBlock` for none.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut n = 0usize;
+        // SAFETY: state and vtable from a successful connect; buf, n and err are valid for the
+        // call.
+        self.call(|vt, state, err| unsafe {
+            (vt.read)(state, buf.as_mut_ptr(), buf.len(), &mut n, err)
+        })?;
+        Ok(n.min(buf.len()))
+    }
+
+    /// Gives plaintext to the hypervisor; returns how much was taken.
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut n = 0usize;
+        // SAFETY: as in read.
+        self.call(|vt, state, err| unsafe {
+            (vt.write)(state, buf.as_ptr(), buf.len(), &mut n, err)
+        })?;
+        Ok(n.min(buf.len()))
+    }
+
+    /// Sends pending output; `WouldBlock` while some remains.
+    pub fn flush(&mut self) -> io::Result<()> {
+        // SAFETY: as in read.
+        self.call(|vt, state, err| unsafe { (vt.flush)(state, err) })
     }
 
     /// Whether the channel has output waiting for the socket to become writable.

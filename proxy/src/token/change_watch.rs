@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::TokenError;
+
 /// How often the files are checked at most.
 pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -35,6 +37,25 @@ impl ChangeWatch {
     pub fn new() -> Self {
         Self {
             last_check: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// When a check is due and the files' stamp `now` (`None`: unreadable) differs from the
+    /// one `seen` at the last read, runs `reload`; if that fails, logs it and the previous
+    /// tokens stay in use.
+    pub fn reload_if_changed(
+        &self,
+        seen: impl FnOnce() -> Stamp,
+        now: impl FnOnce() -> Option<Stamp>,
+        reload: impl FnOnce() -> Result<(), TokenError>,
+    ) {
+        if !self.due() {
+            return;
+        }
+        if now().is_none_or(|now| now != seen()) {
+            if let Err(e) = reload() {
+                log::error!("{e}; keeping the previous tokens");
+            }
         }
     }
 

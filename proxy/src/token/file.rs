@@ -58,23 +58,15 @@ impl TokenFile {
     }
 
     fn reload_if_changed(&self) {
-        if !self.watch.due() {
-            return;
-        }
-        let seen = self
-            .state
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .stamp
-            .clone();
-        if stamp(&self.path).map_or(true, |now| now != seen) {
-            if let Err(e) = self.reload() {
-                log::error!(
-                    "token file {}: {e}; keeping the previous tokens",
-                    self.path.display()
-                );
-            }
-        }
+        let seen = || {
+            self.state
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .stamp
+                .clone()
+        };
+        self.watch
+            .reload_if_changed(seen, || stamp(&self.path).ok(), || self.reload());
     }
 }
 

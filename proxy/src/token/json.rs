@@ -120,20 +120,15 @@ impl JsonFile {
     }
 
     fn reload_if_changed(&self) {
-        if !self.watch.due() {
-            return;
-        }
-        let seen = self
-            .state
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .stamp
-            .clone();
-        if stamp_of_file(&self.path) != seen {
-            if let Err(e) = self.reload() {
-                log::error!("{e}; keeping the previous tokens");
-            }
-        }
+        let seen = || {
+            self.state
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .stamp
+                .clone()
+        };
+        self.watch
+            .reload_if_changed(seen, || Some(stamp_of_file(&self.path)), || self.reload());
     }
 }
 

@@ -30,6 +30,7 @@ use crate::relay::{self, RelayEnd};
 use crate::sessions::{Registration, Sessions};
 use crate::static_files;
 use crate::token::{token_hash, TokenError, TokenSource};
+use crate::unix;
 use crate::watchdog;
 use crate::websocket::{self, HandshakeSide};
 
@@ -78,6 +79,7 @@ fn serve(
     let config = &shared.config;
     let deadline = Instant::now() + config.handshake_timeout;
     let _ = stream.set_nodelay(true);
+    unix::enable_keepalive(stream.as_raw_fd());
     let client_err = |e: std::io::Error| SessionError::Client(e.to_string());
     stream.set_nonblocking(false).map_err(client_err)?;
     set_socket_deadline(&stream, deadline).map_err(client_err)?;
@@ -156,6 +158,7 @@ fn serve(
     }
     let mut ws = websocket::accept(front, request.leftover);
     let _ = back.set_nodelay(true);
+    unix::enable_keepalive(back.as_raw_fd());
     let handshake_deadline = Instant::now() + config.handshake_timeout;
     set_socket_deadline(&back, handshake_deadline).map_err(client_err)?;
     let session_request = SessionRequest {

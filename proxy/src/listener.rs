@@ -15,12 +15,12 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 #[non_exhaustive]
 pub enum ListenerError {
     /// A `listen` address could not be bound (in use, or not an address of this host).
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         /// The address.
         addr: SocketAddr,
         /// The socket error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Neither a certificate nor `listen_insecure` is set.
     #[error("no ssl_certificate and ssl_key: set them to serve wss, or set listen_insecure = true to serve plain ws")]
@@ -43,10 +43,8 @@ pub fn bind(addrs: &[SocketAddr]) -> Result<Vec<mio::net::TcpListener>, Listener
     addrs
         .iter()
         .map(|addr| {
-            mio::net::TcpListener::bind(*addr).map_err(|source| ListenerError::Bind {
-                addr: *addr,
-                source,
-            })
+            mio::net::TcpListener::bind(*addr)
+                .map_err(|error| ListenerError::Bind { addr: *addr, error })
         })
         .collect()
 }

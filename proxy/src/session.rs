@@ -21,7 +21,7 @@ use crate::audit::AuditRecord;
 use crate::config::Config;
 use crate::deadline::{is_timeout, remaining, set_socket_deadline};
 use crate::driver::channel::SessionRequest;
-use crate::driver::DriverRegistry;
+use crate::driver::{BackendChannel, DriverRegistry};
 use crate::error::SessionError;
 use crate::front_stream::FrontStream;
 use crate::http_upgrade::{self, RequestError};
@@ -32,7 +32,7 @@ use crate::static_files;
 use crate::token::{token_hash, TokenError, TokenSource};
 use crate::unix;
 use crate::watchdog;
-use crate::websocket::{self, HandshakeSide};
+use crate::websocket::{self, FrontSocket, HandshakeSide};
 
 /// How long a Close frame or refusal may take to send.
 const GOODBYE_WAIT: Duration = Duration::from_secs(1);
@@ -70,12 +70,62 @@ pub fn run(shared: &Shared, stream: TcpStream, client: SocketAddr, registration:
     drop(registration);
 }
 
+/// A session after its handshakes: what the relay needs.
+struct Established {
+    ws: FrontSocket,
+    /// Declared before `back`: dropped first, while its socket is still open.
+    channel: BackendChannel,
+    back: TcpStream,
+    first_up: Vec<u8>,
+}
+
+/// How the handshake phase ended without an error.
+enum Opened {
+    /// Both handshakes are done: relay.
+    Relay(Box<Established>),
+    /// The request was served without a console (a static file).
+    Done(String),
+}
+
 fn serve(
     shared: &Shared,
     stream: TcpStream,
     audit: &mut AuditRecord,
     registration: &Registration,
 ) -> Result<String, SessionError> {
+    let Established {
+        mut ws,
+        mut channel,
+        back,
+        first_up,
+    } = *match open(shared, stream, audit, registration)? {
+        Opened::Relay(established) => established,
+        Opened::Done(reason) => return Ok(reason),
+    };
+    let result = relay(
+        shared,
+        &mut ws,
+        &mut channel,
+        &back,
+        first_up,
+        audit,
+        registration,
+    );
+    // The channel goes before `back` closes: the driver may still send a TLS close_notify.
+    drop(channel);
+    drop(back);
+    result
+}
+
+/// Phases 1 to 3. Kept out of line: its deep, large frames lie below the relay's stack pointer
+/// once it returns, so [`unix::release_unused_stack`] can hand them back for the session's life.
+#[inline(never)]
+fn open(
+    shared: &Shared,
+    stream: TcpStream,
+    audit: &mut AuditRecord,
+    registration: &Registration,
+) -> Result<Opened, SessionError> {
     let config = &shared.config;
     let deadline = Instant::now() + config.handshake_timeout;
     let _ = stream.set_nodelay(true);
@@ -95,7 +145,7 @@ fn serve(
         Err(RequestError::Io(e)) => return Err(SessionError::Client(e.to_string())),
         Err(e) => {
             audit.request_seen = true;
-            return refuse(&mut front, SessionError::BadRequest(e.to_string()));
+            return Err(refuse(&mut front, SessionError::BadRequest(e.to_string())));
         }
     };
     audit.request_seen = true;
@@ -104,13 +154,13 @@ fn serve(
             Some(root) => {
                 let status =
                     static_files::serve(&mut front, root, &request.request).map_err(client_err)?;
-                Ok(format!(
+                Ok(Opened::Done(format!(
                     "static file {} {}",
                     request.request.uri().path(),
                     status.as_u16()
-                ))
+                )))
             }
-            None => refuse(&mut front, SessionError::NotUpgrade),
+            None => Err(refuse(&mut front, SessionError::NotUpgrade)),
         };
     }
 
@@ -123,10 +173,10 @@ fn serve(
             .and_then(|o| o.to_str().ok())
             .unwrap_or("?")
             .to_string();
-        return refuse(&mut front, SessionError::OriginRefused(origin));
+        return Err(refuse(&mut front, SessionError::OriginRefused(origin)));
     }
     let Some(token) = http_upgrade::token(&request.request) else {
-        return refuse(&mut front, SessionError::NoToken);
+        return Err(refuse(&mut front, SessionError::NoToken));
     };
     audit.token_hash = token_hash(&token);
     // One budget for the lookup and the TCP connect together.
@@ -138,23 +188,23 @@ fn serve(
     drop(token);
     let console = match console {
         Ok(c) => c,
-        Err(e) => return refuse(&mut front, SessionError::Token(e)),
+        Err(e) => return Err(refuse(&mut front, SessionError::Token(e))),
     };
     audit.kind = console.kind.to_string();
     audit.target = console.address();
     let Some(driver) = shared.drivers.for_kind(console.kind) else {
-        return refuse(&mut front, SessionError::NoDriver(console.kind));
+        return Err(refuse(&mut front, SessionError::NoDriver(console.kind)));
     };
     audit.driver = driver.name().to_string();
     let back = match connect_console(&console.host, console.port, connect_deadline) {
         Ok(s) => s,
-        Err(e) => return refuse(&mut front, e),
+        Err(e) => return Err(refuse(&mut front, e)),
     };
 
     // 3. Upgrade, then the driver's handshake.
     set_socket_deadline(front.socket(), deadline).map_err(client_err)?;
     if let Err(e) = http_upgrade::write_upgrade(&mut front, &request.request) {
-        return refuse(&mut front, SessionError::BadRequest(e));
+        return Err(refuse(&mut front, SessionError::BadRequest(e)));
     }
     let mut ws = websocket::accept(front, request.leftover);
     let _ = back.set_nodelay(true);
@@ -182,7 +232,7 @@ fn serve(
             driver: driver.name().to_string(),
         });
     }
-    let mut channel = match connected {
+    let channel = match connected {
         Ok(channel) => channel,
         Err(failure) => {
             let e = SessionError::Driver {
@@ -198,23 +248,41 @@ fn serve(
         audit.session_id,
         driver.name()
     );
+    Ok(Opened::Relay(Box::new(Established {
+        ws,
+        channel,
+        back,
+        first_up,
+    })))
+}
 
-    // 4. Relay.
-    for sock in [ws.get_ref().socket(), &back] {
+/// Phase 4: relays until one side ends, then says goodbye to the browser.
+fn relay(
+    shared: &Shared,
+    ws: &mut FrontSocket,
+    channel: &mut BackendChannel,
+    back: &TcpStream,
+    first_up: Vec<u8>,
+    audit: &mut AuditRecord,
+    registration: &Registration,
+) -> Result<String, SessionError> {
+    let client_err = |e: std::io::Error| SessionError::Client(e.to_string());
+    // The handshakes' deep stack is not needed again: give it back first.
+    unix::release_unused_stack();
+    for sock in [ws.get_ref().socket(), back] {
         sock.set_nonblocking(true).map_err(client_err)?;
     }
     let outcome = relay::run(
-        &mut ws,
-        &mut channel,
-        &back,
+        ws,
+        channel,
+        back,
         first_up,
-        config.idle_timeout,
+        shared.config.idle_timeout,
         registration.sessions(),
     )
     .map_err(client_err)?;
     audit.up = outcome.up;
     audit.down = outcome.down;
-    drop(channel); // before `back` closes: the driver may still send a TLS close_notify
     let goodbye = match &outcome.end {
         RelayEnd::ConsoleClosed => Some((CloseCode::Normal, "console closed")),
         RelayEnd::IdleTimeout => Some((CloseCode::Away, "idle timeout")),
@@ -223,20 +291,20 @@ fn serve(
         RelayEnd::ClientClosed | RelayEnd::ClientError(_) => None,
     };
     if let Some((code, reason)) = goodbye {
-        websocket::close(&mut ws, code, reason, GOODBYE_WAIT);
+        websocket::close(ws, code, reason, GOODBYE_WAIT);
     }
     Ok(outcome.end.describe())
 }
 
 /// Answers `error` with its HTTP refusal (if the client is still there) and returns it.
-fn refuse(front: &mut FrontStream, error: SessionError) -> Result<String, SessionError> {
+fn refuse(front: &mut FrontStream, error: SessionError) -> SessionError {
     if let Some((status, reason)) = error.http_refusal() {
         let sock = front.socket();
         let _ = sock.set_nonblocking(false);
         let _ = set_socket_deadline(sock, Instant::now() + GOODBYE_WAIT);
         let _ = http_upgrade::write_refusal(front, status, reason);
     }
-    Err(error)
+    error
 }
 
 /// Connects to the console before `deadline`, resolving its name on a helper thread so that the

@@ -15,12 +15,12 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use consolegate_driver_api::Session;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::audit::AuditRecord;
 use crate::config::Config;
 use crate::deadline::{is_timeout, remaining, set_socket_deadline};
-use crate::driver::channel::SessionRequest;
 use crate::driver::{BackendChannel, DriverRegistry};
 use crate::error::SessionError;
 use crate::front_stream::FrontStream;
@@ -211,7 +211,7 @@ fn open(
     unix::enable_keepalive(back.as_raw_fd());
     let handshake_deadline = Instant::now() + config.handshake_timeout;
     set_socket_deadline(&back, handshake_deadline).map_err(client_err)?;
-    let session_request = SessionRequest {
+    let session_request = Session {
         kind: console.kind,
         host: &console.host,
         port: console.port,

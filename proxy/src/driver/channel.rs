@@ -5,10 +5,9 @@ use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::Duration;
 
 use consolegate_driver_api::abi::*;
-use consolegate_driver_api::Kind;
+use consolegate_driver_api::Session;
 
 use super::client_io::{with_client_io, HandshakeClient};
 use super::loader::{error_text, LoadedDriver};
@@ -25,31 +24,12 @@ pub struct ConnectFailure {
     pub message: String,
 }
 
-/// What the core tells a driver about a session.
-#[derive(Debug)]
-pub struct SessionRequest<'a> {
-    /// Console kind.
-    pub kind: Kind,
-    /// Hypervisor host.
-    pub host: &'a str,
-    /// Hypervisor port.
-    pub port: u16,
-    /// Optional username.
-    pub username: Option<&'a str>,
-    /// Optional password.
-    pub password: Option<&'a str>,
-    /// Session number.
-    pub session_id: u64,
-    /// The driver's handshake budget.
-    pub handshake_timeout: Duration,
-}
-
 impl LoadedDriver {
     /// Runs the driver's handshake on `server` (connected, blocking, with timeouts) and returns
     /// the channel. The channel keeps the driver loaded.
     pub fn connect(
         self: &Arc<Self>,
-        request: &SessionRequest<'_>,
+        request: &Session<'_>,
         client: &mut dyn HandshakeClient,
         server: &TcpStream,
     ) -> Result<BackendChannel, ConnectFailure> {

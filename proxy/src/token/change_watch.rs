@@ -76,6 +76,15 @@ impl Default for ChangeWatch {
     }
 }
 
+/// Logs a completed (re)load of a token file: how many tokens, and every entry that cannot be
+/// used (`problems`, which name places and token hashes, never tokens).
+pub fn log_loaded(path: &Path, count: usize, problems: &[String]) {
+    log::info!("token file {}: loaded {count} tokens", path.display());
+    for problem in problems {
+        log::warn!("malformed token entry: {problem}");
+    }
+}
+
 /// The stamp of the one file at `path`.
 pub fn stamp_of_file(path: &Path) -> Stamp {
     stamp_of(&[path.to_path_buf()])

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use super::change_watch::{stamp_of, ChangeWatch, Stamp};
+use super::change_watch::{log_loaded, stamp_of, ChangeWatch, Stamp};
 use super::{parse_target, Console, TokenError, TokenSource};
 
 /// A token file (or directory of token files).
@@ -89,10 +89,7 @@ impl TokenSource for TokenFile {
         let loaded = load(&self.path)?;
         let count = loaded.entries.len();
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = loaded;
-        log::info!("token file {}: loaded {count} tokens", self.path.display());
-        for problem in self.problems() {
-            log::warn!("token file {problem}");
-        }
+        log_loaded(&self.path, count, &self.problems());
         Ok(())
     }
 

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use super::change_watch::{stamp_of_file, ChangeWatch, Stamp};
+use super::change_watch::{log_loaded, stamp_of_file, ChangeWatch, Stamp};
 use super::target::{host_port, kind_from_name};
 use super::{parse_target, token_hash, Console, Kind, TokenError, TokenSource};
 
@@ -157,10 +157,7 @@ impl TokenSource for JsonFile {
         })?;
         let count = entries.len();
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Loaded { entries, stamp };
-        log::info!("token file {}: loaded {count} tokens", self.path.display());
-        for problem in self.problems() {
-            log::warn!("malformed token entry: {problem}");
-        }
+        log_loaded(&self.path, count, &self.problems());
         Ok(())
     }
 

@@ -105,6 +105,22 @@ impl CgStatus {
             _ => "unknown",
         }
     }
+
+    /// What a browser may be shown for a session that failed with this status: generic, free
+    /// of host names, addresses, certificate subjects and configuration (those go to the log).
+    pub fn browser_phrase(self) -> &'static str {
+        match self {
+            CgStatus::TIMEOUT => "the console did not answer in time",
+            CgStatus::TLS => "the secure connection to the console failed",
+            CgStatus::AUTH => "the console refused the credentials",
+            CgStatus::REFUSED | CgStatus::UNSUPPORTED => {
+                "the console offers no security the proxy accepts"
+            }
+            CgStatus::CLIENT => "the browser broke the console protocol",
+            CgStatus::IO | CgStatus::PROTOCOL => "the console connection failed",
+            _ => "console proxy error",
+        }
+    }
 }
 
 /// A borrowed UTF-8 string: pointer plus length, not NUL-terminated. `ptr == NULL` means

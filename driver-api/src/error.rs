@@ -33,6 +33,14 @@ impl DriverError {
     }
 }
 
+/// The failure reason a browser is shown, by the proxy (a websocket close reason) and by drivers
+/// that answer the browser in its own protocol (an RFB failure reason): the status's
+/// [`browser_phrase`](CgStatus::browser_phrase) and the session number, with which an operator
+/// finds the detail in the log.
+pub fn browser_reason(status: CgStatus, session_id: u64) -> String {
+    format!("{} (session {session_id})", status.browser_phrase())
+}
+
 impl fmt::Display for DriverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.message, self.status.name())

@@ -46,4 +46,4 @@ mod host_log;
 pub use driver::{
     Channel, ClientStream, Driver, Kind, Options, PlainChannel, ServerSocket, Session,
 };
-pub use error::DriverError;
+pub use error::{browser_reason, DriverError};

@@ -50,6 +50,12 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// `max_connections`: concurrent connections, handshakes included. Default 1024.
     pub max_connections: usize,
+    /// `max_handshakes`: concurrent connections that have not finished the websocket upgrade
+    /// (TLS, request, token, console connection). Default 256.
+    pub max_handshakes: usize,
+    /// `max_connections_per_client`: concurrent connections from one client address; 0 means no
+    /// limit. Default 64.
+    pub max_connections_per_client: Option<usize>,
     /// `drain_timeout`: seconds sessions may run on after SIGTERM. Default 10.
     pub drain_timeout: Duration,
     /// `thread_stack_size`: bytes of stack per session thread. Default 256 KiB.
@@ -100,6 +106,8 @@ const KNOWN_KEYS: &[&str] = &[
     "handshake_timeout",
     "idle_timeout",
     "max_connections",
+    "max_handshakes",
+    "max_connections_per_client",
     "drain_timeout",
     "thread_stack_size",
 ];
@@ -186,6 +194,11 @@ impl Config {
             handshake_timeout: positive("handshake_timeout", get("handshake_timeout"), 10.0)?,
             idle_timeout: (!idle.is_zero()).then_some(idle),
             max_connections: number("max_connections", get("max_connections"), 1024)?,
+            max_handshakes: number("max_handshakes", get("max_handshakes"), 256)?,
+            max_connections_per_client: match get("max_connections_per_client") {
+                Some("0") => None,
+                other => Some(number("max_connections_per_client", other, 64)?),
+            },
             drain_timeout: seconds("drain_timeout", get("drain_timeout"), 10.0)?,
             thread_stack_size: number("thread_stack_size", get("thread_stack_size"), 256 * 1024)?
                 .max(64 * 1024),
@@ -198,6 +211,15 @@ impl Config {
             ));
         }
         Ok(config)
+    }
+
+    /// The connection limits checked at accept.
+    pub fn limits(&self) -> crate::sessions::Limits {
+        crate::sessions::Limits {
+            connections: self.max_connections,
+            handshakes: self.max_handshakes,
+            per_client: self.max_connections_per_client,
+        }
     }
 
     /// Whether the browser leg is wss.

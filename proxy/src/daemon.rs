@@ -5,7 +5,7 @@
 //! accepting, lets sessions run on for up to `drain_timeout`, then closes the rest with
 //! websocket Close 1001 and exits.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::config::{Config, ConfigError};
 use crate::driver::{DriverRegistry, LoadError};
+use crate::http_upgrade;
 use crate::listener::{self, ListenerError, TlsIdentity};
 use crate::session::{self, Shared};
 use crate::sessions::Sessions;
@@ -28,6 +29,9 @@ const SIGNALS: Token = Token(usize::MAX);
 const TRIM_INTERVAL: Duration = Duration::from_secs(2);
 /// How long sessions get to say goodbye after the drain time.
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
+/// After `accept` ran out of descriptors (EMFILE, ENFILE) or memory, it is tried again this
+/// often: the listener's readiness does not fire again for connections already queued.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -115,12 +119,24 @@ impl Daemon {
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         let mut events = Events::with_capacity(64);
         let mut last_trim = Instant::now();
+        let mut accept_stalled = false;
         'accepting: loop {
-            if let Err(e) = poll.poll(&mut events, Some(TRIM_INTERVAL)) {
+            let wait = if accept_stalled {
+                ACCEPT_RETRY
+            } else {
+                TRIM_INTERVAL
+            };
+            if let Err(e) = poll.poll(&mut events, Some(wait)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(e.into());
+            }
+            if accept_stalled {
+                accept_stalled = false;
+                for l in &self.listeners {
+                    accept_stalled |= self.accept_all(l) == AcceptEnd::OutOfResources;
+                }
             }
             if last_trim.elapsed() >= TRIM_INTERVAL {
                 last_trim = Instant::now();
@@ -137,7 +153,7 @@ impl Daemon {
                         }
                     }
                 } else if let Some(l) = self.listeners.get(event.token().0) {
-                    self.accept_all(l);
+                    accept_stalled |= self.accept_all(l) == AcceptEnd::OutOfResources;
                 }
             }
         }
@@ -146,19 +162,27 @@ impl Daemon {
         Ok(())
     }
 
-    fn accept_all(&self, listener: &mio::net::TcpListener) {
+    /// Accepts every queued connection on `listener`.
+    fn accept_all(&self, listener: &mio::net::TcpListener) -> AcceptEnd {
         loop {
             match listener.accept() {
                 Ok((stream, client)) => {
                     let stream = TcpStream::from(OwnedFd::from(stream));
                     self.spawn_session(stream, client);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return AcceptEnd::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if out_of_resources(&e) => {
+                    log::error!(
+                        "accept failed: {e}; retrying every {} ms",
+                        ACCEPT_RETRY.as_millis()
+                    );
+                    return AcceptEnd::OutOfResources;
+                }
                 Err(e) => {
-                    // EMFILE and the like: log, and let the next readiness event retry.
-                    log::error!("accept failed: {e}");
-                    return;
+                    // A connection that failed before it was accepted (ECONNABORTED, ...).
+                    log::debug!("accept failed: {e}");
+                    continue;
                 }
             }
         }
@@ -166,18 +190,19 @@ impl Daemon {
 
     fn spawn_session(&self, stream: TcpStream, client: std::net::SocketAddr) {
         let config = &self.shared.config;
-        let Some(registration) = self
-            .shared
-            .sessions
-            .register(stream.as_raw_fd(), config.max_connections)
-        else {
-            log::warn!(
-                "refusing {client}: max_connections ({}) reached",
-                config.max_connections
-            );
-            refuse_busy(stream);
-            return;
-        };
+        let registration =
+            match self
+                .shared
+                .sessions
+                .register(stream.as_raw_fd(), client.ip(), config.limits())
+            {
+                Ok(registration) => registration,
+                Err(refusal) => {
+                    log::warn!("refusing {client}: {refusal}");
+                    self.refuse_busy(stream);
+                    return;
+                }
+            };
         let id = registration.id();
         let shared = Arc::clone(&self.shared);
         let spawned = std::thread::Builder::new()
@@ -187,6 +212,22 @@ impl Daemon {
         if let Err(e) = spawned {
             log::error!("session {id}: cannot start a thread for {client}: {e}");
         }
+    }
+
+    /// Answers 503 without blocking the accept loop (best effort), then closes. On wss there is
+    /// no TLS session to answer in (and no time to set one up): the connection is just closed.
+    fn refuse_busy(&self, stream: TcpStream) {
+        if self.shared.tls.is_some() {
+            return;
+        }
+        let mut stream = stream;
+        let _ = stream.set_nonblocking(true);
+        let _ = http_upgrade::write_refusal(
+            &mut stream,
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections",
+            http_upgrade::Transport::Plain,
+        );
     }
 
     fn reload(&self) {
@@ -228,15 +269,19 @@ fn wait_for_no_sessions(sessions: &Sessions, deadline: Instant) -> bool {
     true
 }
 
-/// Answers 503 without blocking the accept loop (best effort), then closes.
-fn refuse_busy(stream: TcpStream) {
-    let mut stream = stream;
-    let _ = stream.set_nonblocking(true);
-    let body = "consolegate: too many connections\n";
-    let _ = write!(
-        stream,
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+/// How an accept round ended.
+#[derive(Debug, PartialEq, Eq)]
+enum AcceptEnd {
+    /// No connection is queued.
+    Drained,
+    /// The process ran out of descriptors or memory: try again soon.
+    OutOfResources,
+}
+
+/// EMFILE, ENFILE, ENOBUFS, ENOMEM: errors that clear when resources free up.
+fn out_of_resources(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }

@@ -1,10 +1,18 @@
 //! [`SessionError`]: why a session ended early, and — in one place — what the browser is told:
 //! an HTTP refusal before the websocket upgrade, a websocket close code after it.
+//!
+//! The browser gets a generic reason it can show and, after the upgrade, the session number; it
+//! never gets host names, addresses, certificate subjects or configuration hints. The log gets
+//! the detail (the error's `Display`), under the same session number.
 
 use consolegate_driver_api::Kind;
 use http::StatusCode;
 
+use consolegate_driver_api::abi::CgStatus;
+use consolegate_driver_api::browser_reason;
+
 use crate::driver::ConnectFailure;
+use crate::http_upgrade::BadUpgrade;
 use crate::token::TokenError;
 
 /// Why a session failed.
@@ -14,6 +22,12 @@ pub enum SessionError {
     /// The client sent no complete request in time, or not HTTP.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The request head is larger than the proxy reads.
+    #[error("request head too large")]
+    HeadTooLarge,
+    /// A websocket upgrade request the proxy cannot answer with `101`.
+    #[error("bad websocket upgrade: {0}")]
+    BadUpgrade(BadUpgrade),
     /// A plain HTTP request arrived and no `web` directory is configured.
     #[error("expected a websocket upgrade")]
     NotUpgrade,
@@ -67,6 +81,11 @@ impl SessionError {
     pub fn http_refusal(&self) -> Option<(StatusCode, &'static str)> {
         Some(match self {
             SessionError::BadRequest(_) => (StatusCode::BAD_REQUEST, "malformed request"),
+            SessionError::HeadTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request header fields too large",
+            ),
+            SessionError::BadUpgrade(e) => (StatusCode::BAD_REQUEST, e.reason()),
             SessionError::NotUpgrade => (StatusCode::BAD_REQUEST, "expected a websocket upgrade"),
             SessionError::NoToken => (
                 StatusCode::BAD_REQUEST,
@@ -102,14 +121,21 @@ impl SessionError {
         })
     }
 
-    /// The websocket close reason sent when the error happens after the upgrade.
-    pub fn close_reason(&self) -> String {
-        let text = match self {
-            SessionError::Driver { failure, .. } => failure.message.clone(),
-            other => other.to_string(),
+    /// The websocket close reason sent when the error happens after the upgrade: generic, with
+    /// the session number so that an operator can find the detail in the log.
+    pub fn close_reason(&self, session_id: u64) -> String {
+        let status = match self {
+            SessionError::Driver { failure, .. } => failure.status,
+            SessionError::DriverHung { .. } => CgStatus::TIMEOUT,
+            _ => CgStatus::IO,
         };
-        truncate(&text, MAX_CLOSE_REASON).to_string()
+        truncate(&browser_reason(status, session_id), MAX_CLOSE_REASON).to_string()
     }
+}
+
+/// The reason the browser gets after the websocket is up and the console connection broke.
+pub fn console_failed_reason(session_id: u64) -> String {
+    browser_reason(CgStatus::IO, session_id)
 }
 
 /// `text` cut to at most `max` bytes at a character boundary.
@@ -124,7 +150,6 @@ pub fn truncate(text: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use consolegate_driver_api::abi::CgStatus;
 
     #[test]
     fn refusals_do_not_tell_unknown_from_expired() {
@@ -139,15 +164,22 @@ mod tests {
     }
 
     #[test]
-    fn close_reason_is_the_drivers_message_cut_to_fit() {
+    fn close_reasons_are_generic_with_the_session_number() {
         let e = SessionError::Driver {
             driver: "vencrypt".into(),
             failure: ConnectFailure {
                 status: CgStatus::TLS,
-                message: "é".repeat(100),
+                message: "certificate for hv7.internal (10.1.2.3) CN=hv7: expired".into(),
             },
         };
-        let reason = e.close_reason();
-        assert!(reason.len() <= MAX_CLOSE_REASON && reason.starts_with('é'));
+        let reason = e.close_reason(42);
+        assert_eq!(
+            reason,
+            "the secure connection to the console failed (session 42)"
+        );
+        assert!(
+            e.to_string().contains("hv7.internal"),
+            "the log keeps the detail"
+        );
     }
 }

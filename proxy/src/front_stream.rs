@@ -1,7 +1,8 @@
 //! The browser's byte stream: plain TCP or TLS (rustls), usable blocking during the upgrade and
 //! the driver's handshake and non-blocking in the relay. Unlike `rustls::StreamOwned`, a read
 //! never fails because a pending write would block, so the relay's edge-triggered readiness
-//! stays exact.
+//! stays exact. While a deadline is set ([`FrontStream::set_deadline`]) every blocking read and
+//! write on the socket is held to it, TLS records included.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -10,12 +11,13 @@ use std::time::Instant;
 
 use rustls::{ServerConfig, ServerConnection};
 
-use crate::deadline::set_socket_deadline;
+use crate::deadline::DeadlineSocket;
+use crate::http_upgrade::Transport;
 
 /// The stream to the browser.
 pub enum FrontStream {
     /// `ws://`.
-    Plain(TcpStream),
+    Plain(DeadlineSocket),
     /// `wss://`.
     Tls(Box<TlsFront>),
 }
@@ -23,20 +25,25 @@ pub enum FrontStream {
 /// A TLS connection and its socket.
 pub struct TlsFront {
     conn: ServerConnection,
-    sock: TcpStream,
+    sock: DeadlineSocket,
 }
 
 impl FrontStream {
-    /// Runs the TLS handshake on `sock` (blocking) before `deadline`.
+    /// A plain stream on the blocking `sock`, held to `deadline`.
+    pub fn plain(sock: TcpStream, deadline: Instant) -> Self {
+        FrontStream::Plain(DeadlineSocket::new(sock, Some(deadline)))
+    }
+
+    /// Runs the TLS handshake on the blocking `sock`; the handshake and every later blocking
+    /// call are held to `deadline`.
     pub fn accept_tls(
         sock: TcpStream,
         config: Arc<ServerConfig>,
         deadline: Instant,
     ) -> io::Result<Self> {
         let mut conn = ServerConnection::new(config).map_err(io::Error::other)?;
-        let mut sock = sock;
+        let mut sock = DeadlineSocket::new(sock, Some(deadline));
         while conn.is_handshaking() {
-            set_socket_deadline(&sock, deadline)?;
             conn.complete_io(&mut sock)?;
         }
         Ok(FrontStream::Tls(Box::new(TlsFront { conn, sock })))
@@ -44,6 +51,32 @@ impl FrontStream {
 
     /// The TCP socket underneath.
     pub fn socket(&self) -> &TcpStream {
+        self.deadline_socket().socket()
+    }
+
+    /// Holds every later blocking read and write to `deadline`; `None` before the relay, where
+    /// the socket is non-blocking.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        match self {
+            FrontStream::Plain(s) => s.set_deadline(deadline),
+            FrontStream::Tls(t) => t.sock.set_deadline(deadline),
+        }
+    }
+
+    /// Plain or TLS, for the response headers that depend on it.
+    pub fn transport(&self) -> Transport {
+        match self {
+            FrontStream::Plain(_) => Transport::Plain,
+            FrontStream::Tls(_) => Transport::Tls,
+        }
+    }
+
+    /// The deadline in force, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline_socket().deadline()
+    }
+
+    fn deadline_socket(&self) -> &DeadlineSocket {
         match self {
             FrontStream::Plain(s) => s,
             FrontStream::Tls(t) => &t.sock,

@@ -1,10 +1,15 @@
 //! The browser's HTTP request: read its head (bounded in size and time), parse it with
-//! `httparse`, find the token, check the `Origin`, and answer: `101 Switching Protocols`, or a
-//! refusal with a precise status and a one-line body.
+//! `httparse`, check the websocket upgrade and the `Origin`, find the token, and answer:
+//! `101 Switching Protocols`, or a refusal with a precise status and a one-line body.
+//!
+//! The upgrade is checked in full ([`check_upgrade`]) before the token is looked up, so a request
+//! that would not get `101` never consumes a single-use token.
 
 use std::io::{self, Read, Write};
 
+use base64::Engine as _;
 use http::header::{self, HeaderValue};
+use http::{Method, StatusCode};
 
 /// The most bytes a request head may take.
 pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
@@ -14,7 +19,7 @@ pub const MAX_HEADERS: usize = 64;
 /// A parsed request head plus the bytes that followed it.
 #[derive(Debug)]
 pub struct UpgradeRequest {
-    /// The request as the `http` crate models it (for tungstenite's `create_response`).
+    /// The request as the `http` crate models it.
     pub request: http::Request<()>,
     /// Bytes read after the head (early websocket frames).
     pub leftover: Vec<u8>,
@@ -29,9 +34,58 @@ pub enum RequestError {
     /// Not HTTP, or a header is malformed.
     #[error("malformed request: {0}")]
     Malformed(String),
-    /// The head is larger than [`MAX_REQUEST_HEAD`].
-    #[error("request head larger than {MAX_REQUEST_HEAD} bytes")]
+    /// The head is larger than [`MAX_REQUEST_HEAD`], or has more than [`MAX_HEADERS`] headers.
+    #[error("request head larger than {MAX_REQUEST_HEAD} bytes or {MAX_HEADERS} headers")]
     TooLarge,
+}
+
+/// Why a websocket upgrade request cannot be answered with `101`. Each says what the client
+/// must send instead; the reason goes to the browser as is (it holds nothing but the rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BadUpgrade {
+    /// Not `GET`.
+    Method,
+    /// Older than HTTP/1.1.
+    HttpVersion,
+    /// `Connection` does not list `Upgrade`.
+    Connection,
+    /// `Sec-WebSocket-Version` is missing or not 13.
+    WebsocketVersion,
+    /// `Sec-WebSocket-Key` is missing or not 16 bytes in base64.
+    Key,
+    /// `Sec-WebSocket-Protocol` is present but does not offer `binary`.
+    Subprotocol,
+}
+
+impl BadUpgrade {
+    /// The reason sent to the browser with `400`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            BadUpgrade::Method => "a websocket upgrade must use GET",
+            BadUpgrade::HttpVersion => "a websocket upgrade needs HTTP/1.1",
+            BadUpgrade::Connection => "the Connection header must include Upgrade",
+            BadUpgrade::WebsocketVersion => {
+                "unsupported websocket version (send Sec-WebSocket-Version: 13)"
+            }
+            BadUpgrade::Key => "missing or malformed Sec-WebSocket-Key",
+            BadUpgrade::Subprotocol => "unsupported websocket subprotocol (offer 'binary' or none)",
+        }
+    }
+}
+
+impl std::fmt::Display for BadUpgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+impl std::error::Error for BadUpgrade {}
+
+/// The `101 Switching Protocols` head for a request that [`check_upgrade`] accepted.
+#[derive(Debug)]
+pub struct UpgradeResponse {
+    head: String,
 }
 
 /// Reads and parses one request head from `stream` (blocking; the caller sets timeouts).
@@ -56,6 +110,7 @@ pub fn read_request(stream: &mut impl Read) -> Result<UpgradeRequest, RequestErr
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_REQUEST_HEAD => {}
             Ok(httparse::Status::Partial) => return Err(RequestError::TooLarge),
+            Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooLarge),
             Err(e) => return Err(RequestError::Malformed(e.to_string())),
         }
     }
@@ -148,69 +203,111 @@ pub fn origin_allowed(request: &http::Request<()>, allowed: &[String]) -> bool {
     origin_host == host || strip_default(origin_host) == strip_default(&host)
 }
 
-/// Whether the client offered the `binary` subprotocol.
-pub fn offers_binary(request: &http::Request<()>) -> bool {
-    header_has_token(request, header::SEC_WEBSOCKET_PROTOCOL, "binary")
-}
-
-/// Writes `101 Switching Protocols` for `request` (validating its websocket headers with
-/// tungstenite), answering the `binary` subprotocol when offered.
-pub fn write_upgrade(stream: &mut impl Write, request: &http::Request<()>) -> Result<(), String> {
-    let mut response = tungstenite::handshake::server::create_response(request)
-        .map_err(|e| format!("bad websocket handshake: {e}"))?;
-    if offers_binary(request) {
-        response.headers_mut().insert(
-            header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static("binary"),
-        );
+/// Checks everything about a websocket upgrade request (method, HTTP version, `Connection`,
+/// `Sec-WebSocket-Version`, `Sec-WebSocket-Key`, subprotocol) and prepares the `101` answer,
+/// with the `binary` subprotocol when offered. Called before the token lookup.
+pub fn check_upgrade(request: &http::Request<()>) -> Result<UpgradeResponse, BadUpgrade> {
+    if request.method() != Method::GET {
+        return Err(BadUpgrade::Method);
     }
-    let mut head = String::from("HTTP/1.1 101 Switching Protocols\r\n");
-    for (name, value) in response.headers() {
-        head.push_str(&format!("{}: {}\r\n", name, value.to_str().unwrap_or("")));
+    if request.version() < http::Version::HTTP_11 {
+        return Err(BadUpgrade::HttpVersion);
+    }
+    if !header_has_token(request, header::CONNECTION, "upgrade") {
+        return Err(BadUpgrade::Connection);
+    }
+    let headers = request.headers();
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err(BadUpgrade::WebsocketVersion);
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|k| {
+            base64::engine::general_purpose::STANDARD
+                .decode(k.as_bytes())
+                .is_ok_and(|nonce| nonce.len() == 16)
+        })
+        .ok_or(BadUpgrade::Key)?;
+    let offers_protocols = headers.contains_key(header::SEC_WEBSOCKET_PROTOCOL);
+    let binary = header_has_token(request, header::SEC_WEBSOCKET_PROTOCOL, "binary");
+    if offers_protocols && !binary {
+        return Err(BadUpgrade::Subprotocol);
+    }
+    let mut head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Accept: {}\r\n",
+        tungstenite::handshake::derive_accept_key(key.as_bytes())
+    );
+    if binary {
+        head.push_str("Sec-WebSocket-Protocol: binary\r\n");
     }
     head.push_str("\r\n");
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|_| stream.flush())
-        .map_err(|e| e.to_string())
+    Ok(UpgradeResponse { head })
 }
 
-/// Writes a complete response with a body and `Connection: close`.
-pub fn write_response(
-    stream: &mut impl Write,
-    status: http::StatusCode,
+/// Writes `101 Switching Protocols`.
+pub fn write_upgrade(stream: &mut impl Write, response: &UpgradeResponse) -> io::Result<()> {
+    stream.write_all(response.head.as_bytes())?;
+    stream.flush()
+}
+
+/// Headers on every response but `101`: no caching, no sniffing, no framing by other origins
+/// (clickjacking), no token-carrying URL in a `Referer`.
+const SECURITY_HEADERS: &str = "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
+     Content-Security-Policy: frame-ancestors 'self'; object-src 'none'; base-uri 'none'\r\n\
+     X-Frame-Options: SAMEORIGIN\r\nReferrer-Policy: no-referrer\r\n";
+
+/// `Strict-Transport-Security`, sent on the TLS listener only: one year.
+const HSTS_HEADER: &str = "Strict-Transport-Security: max-age=31536000\r\n";
+
+/// How a response is framed: whether it goes over TLS (then it carries HSTS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `ws://`/`http://`.
+    Plain,
+    /// `wss://`/`https://`.
+    Tls,
+}
+
+/// The head of a complete response with a body of `length` bytes and `Connection: close`.
+pub fn response_head(
+    status: StatusCode,
     content_type: &str,
-    body: &[u8],
-    include_body: bool,
-) -> io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+    length: u64,
+    transport: Transport,
+) -> String {
+    format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\
+         {SECURITY_HEADERS}{}Connection: close\r\n\r\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    if include_body {
-        stream.write_all(body)?;
-    }
-    stream.flush()
+        if transport == Transport::Tls {
+            HSTS_HEADER
+        } else {
+            ""
+        },
+    )
 }
 
 /// Writes a refusal: `status` with the body `consolegate: REASON\n`.
 pub fn write_refusal(
     stream: &mut impl Write,
-    status: http::StatusCode,
+    status: StatusCode,
     reason: &str,
+    transport: Transport,
 ) -> io::Result<()> {
     let body = format!("consolegate: {reason}\n");
-    write_response(
-        stream,
+    let head = response_head(
         status,
         "text/plain; charset=utf-8",
-        body.as_bytes(),
-        true,
-    )
+        body.len() as u64,
+        transport,
+    );
+    stream.write_all(format!("{head}{body}").as_bytes())?;
+    stream.flush()
 }
 
 #[cfg(test)]
@@ -245,6 +342,63 @@ mod tests {
         assert!(origin_allowed(&r.request, &[]));
     }
 
+    const GOOD_UPGRADE: &str =
+        "GET /?token=t HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\n\
+        Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+    fn upgrade(extra: &str) -> Result<String, BadUpgrade> {
+        let r = parse(&format!("{GOOD_UPGRADE}{extra}\r\n"));
+        check_upgrade(&r.request).map(|u| u.head)
+    }
+
+    #[test]
+    fn a_good_upgrade_gets_the_rfc_6455_accept_key() {
+        let head = upgrade("").unwrap();
+        // RFC 6455 section 1.3's example.
+        assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(!head.contains("Sec-WebSocket-Protocol"));
+        let head = upgrade("Sec-WebSocket-Protocol: base64, binary\r\n").unwrap();
+        assert!(
+            head.contains("Sec-WebSocket-Protocol: binary\r\n"),
+            "{head}"
+        );
+    }
+
+    #[test]
+    fn every_bad_upgrade_is_named() {
+        let swap = |from: &str, to: &str| {
+            let r = parse(&format!("{}\r\n", GOOD_UPGRADE.replace(from, to)));
+            check_upgrade(&r.request).unwrap_err()
+        };
+        assert_eq!(swap("GET", "POST"), BadUpgrade::Method);
+        assert_eq!(swap("HTTP/1.1", "HTTP/1.0"), BadUpgrade::HttpVersion);
+        assert_eq!(
+            swap("keep-alive, Upgrade", "keep-alive"),
+            BadUpgrade::Connection
+        );
+        assert_eq!(
+            swap("Version: 13", "Version: 8"),
+            BadUpgrade::WebsocketVersion
+        );
+        assert_eq!(
+            swap("Sec-WebSocket-Version: 13\r\n", ""),
+            BadUpgrade::WebsocketVersion
+        );
+        assert_eq!(
+            swap("dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZQ=="),
+            BadUpgrade::Key
+        );
+        assert_eq!(
+            swap("dGhlIHNhbXBsZSBub25jZQ==", "not base64!"),
+            BadUpgrade::Key
+        );
+        assert_eq!(
+            upgrade("Sec-WebSocket-Protocol: base64\r\n").unwrap_err(),
+            BadUpgrade::Subprotocol
+        );
+    }
+
     #[test]
     fn leftover_bytes_are_kept() {
         let r = read_request(&mut &b"GET / HTTP/1.1\r\nHost: h\r\n\r\n\x82\x00"[..]).unwrap();
@@ -257,6 +411,12 @@ mod tests {
         assert!(matches!(e, RequestError::Malformed(_)), "{e}");
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_REQUEST_HEAD));
         let e = read_request(&mut big.as_bytes()).unwrap_err();
+        assert!(matches!(e, RequestError::TooLarge), "{e}");
+        let many = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            "X: y\r\n".repeat(MAX_HEADERS + 1)
+        );
+        let e = read_request(&mut many.as_bytes()).unwrap_err();
         assert!(matches!(e, RequestError::TooLarge), "{e}");
     }
 }

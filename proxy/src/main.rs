@@ -25,8 +25,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
-        // ureq's trace lines show request paths, and a REST token source puts the token in the
-        // path: never let them through.
+        // No console byte, token or password reaches the log at any level, whatever RUST_LOG
+        // says (these directives replace any for the same modules): tungstenite's trace lines
+        // print every websocket frame's payload (keystrokes, screen contents), and ureq's show
+        // request paths, where a REST token source puts the token.
+        .filter_module("tungstenite", log::LevelFilter::Debug)
         .filter_module("ureq", log::LevelFilter::Debug)
         .filter_module("ureq_proto", log::LevelFilter::Debug)
         .init();

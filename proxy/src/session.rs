@@ -22,7 +22,7 @@ use crate::audit::AuditRecord;
 use crate::config::Config;
 use crate::deadline::{is_timeout, remaining, set_socket_deadline};
 use crate::driver::{BackendChannel, DriverRegistry};
-use crate::error::SessionError;
+use crate::error::{self, SessionError};
 use crate::front_stream::FrontStream;
 use crate::http_upgrade::{self, RequestError};
 use crate::listener::TlsIdentity;
@@ -127,22 +127,27 @@ fn open(
     registration: &Registration,
 ) -> Result<Opened, SessionError> {
     let config = &shared.config;
+    // TLS and the request head must arrive within handshake_timeout of accept, however the
+    // client spaces its bytes: the deadline is re-armed before every read.
     let deadline = Instant::now() + config.handshake_timeout;
     let _ = stream.set_nodelay(true);
     unix::enable_keepalive(stream.as_raw_fd());
     let client_err = |e: std::io::Error| SessionError::Client(e.to_string());
     stream.set_nonblocking(false).map_err(client_err)?;
-    set_socket_deadline(&stream, deadline).map_err(client_err)?;
 
     // 1. TLS and the request head.
     let mut front = match &shared.tls {
         Some(tls) => FrontStream::accept_tls(stream, tls.current(), deadline)
             .map_err(|e| SessionError::Client(format!("TLS handshake failed: {e}")))?,
-        None => FrontStream::Plain(stream),
+        None => FrontStream::plain(stream, deadline),
     };
     let request = match http_upgrade::read_request(&mut front) {
         Ok(r) => r,
         Err(RequestError::Io(e)) => return Err(SessionError::Client(e.to_string())),
+        Err(RequestError::TooLarge) => {
+            audit.request_seen = true;
+            return Err(refuse(&mut front, SessionError::HeadTooLarge));
+        }
         Err(e) => {
             audit.request_seen = true;
             return Err(refuse(&mut front, SessionError::BadRequest(e.to_string())));
@@ -152,6 +157,8 @@ fn open(
     if !http_upgrade::is_websocket(&request.request) {
         return match &config.web {
             Some(root) => {
+                // The whole reply, however slowly the client reads, within its own deadline.
+                front.set_deadline(Some(Instant::now() + config.handshake_timeout));
                 let status =
                     static_files::serve(&mut front, root, &request.request).map_err(client_err)?;
                 Ok(Opened::Done(format!(
@@ -164,7 +171,13 @@ fn open(
         };
     }
 
-    // 2. Origin, token, driver, console connection.
+    // 2. Everything about the request is checked before the token is looked up, so that a
+    // request that would not get 101 never consumes a single-use token. Then the token, the
+    // driver and the console connection.
+    let upgrade = match http_upgrade::check_upgrade(&request.request) {
+        Ok(upgrade) => upgrade,
+        Err(e) => return Err(refuse(&mut front, SessionError::BadUpgrade(e))),
+    };
     if !http_upgrade::origin_allowed(&request.request, &config.allowed_origins) {
         let origin = request
             .request
@@ -201,15 +214,14 @@ fn open(
         Err(e) => return Err(refuse(&mut front, e)),
     };
 
-    // 3. Upgrade, then the driver's handshake.
-    set_socket_deadline(front.socket(), deadline).map_err(client_err)?;
-    if let Err(e) = http_upgrade::write_upgrade(&mut front, &request.request) {
-        return Err(refuse(&mut front, SessionError::BadRequest(e)));
-    }
+    // 3. Upgrade, then the driver's handshake, both within handshake_timeout.
+    let handshake_deadline = Instant::now() + config.handshake_timeout;
+    front.set_deadline(Some(handshake_deadline));
+    http_upgrade::write_upgrade(&mut front, &upgrade).map_err(client_err)?;
+    registration.upgraded();
     let mut ws = websocket::accept(front, request.leftover);
     let _ = back.set_nodelay(true);
     unix::enable_keepalive(back.as_raw_fd());
-    let handshake_deadline = Instant::now() + config.handshake_timeout;
     set_socket_deadline(&back, handshake_deadline).map_err(client_err)?;
     let session_request = Session {
         kind: console.kind,
@@ -239,7 +251,8 @@ fn open(
                 driver: driver.name().to_string(),
                 failure,
             };
-            websocket::close(&mut ws, CloseCode::Error, &e.close_reason(), GOODBYE_WAIT);
+            let reason = e.close_reason(registration.id());
+            websocket::close(&mut ws, CloseCode::Error, &reason, GOODBYE_WAIT);
             return Err(e);
         }
     };
@@ -269,6 +282,7 @@ fn relay(
     let client_err = |e: std::io::Error| SessionError::Client(e.to_string());
     // The handshakes' deep stack is not needed again: give it back first.
     unix::release_unused_stack();
+    ws.get_mut().set_deadline(None);
     for sock in [ws.get_ref().socket(), back] {
         sock.set_nonblocking(true).map_err(client_err)?;
     }
@@ -284,14 +298,17 @@ fn relay(
     audit.up = outcome.up;
     audit.down = outcome.down;
     let goodbye = match &outcome.end {
-        RelayEnd::ConsoleClosed => Some((CloseCode::Normal, "console closed")),
-        RelayEnd::IdleTimeout => Some((CloseCode::Away, "idle timeout")),
-        RelayEnd::Shutdown => Some((CloseCode::Away, "proxy shutting down")),
-        RelayEnd::ConsoleError(_) => Some((CloseCode::Error, "console connection failed")),
+        RelayEnd::ConsoleClosed => Some((CloseCode::Normal, "console closed".to_string())),
+        RelayEnd::IdleTimeout => Some((CloseCode::Away, "idle timeout".to_string())),
+        RelayEnd::Shutdown => Some((CloseCode::Away, "proxy shutting down".to_string())),
+        RelayEnd::ConsoleError(_) => Some((
+            CloseCode::Error,
+            error::console_failed_reason(registration.id()),
+        )),
         RelayEnd::ClientClosed | RelayEnd::ClientError(_) => None,
     };
     if let Some((code, reason)) = goodbye {
-        websocket::close(ws, code, reason, GOODBYE_WAIT);
+        websocket::close(ws, code, &reason, GOODBYE_WAIT);
     }
     Ok(outcome.end.describe())
 }
@@ -299,10 +316,10 @@ fn relay(
 /// Answers `error` with its HTTP refusal (if the client is still there) and returns it.
 fn refuse(front: &mut FrontStream, error: SessionError) -> SessionError {
     if let Some((status, reason)) = error.http_refusal() {
-        let sock = front.socket();
-        let _ = sock.set_nonblocking(false);
-        let _ = set_socket_deadline(sock, Instant::now() + GOODBYE_WAIT);
-        let _ = http_upgrade::write_refusal(front, status, reason);
+        let _ = front.socket().set_nonblocking(false);
+        front.set_deadline(Some(Instant::now() + GOODBYE_WAIT));
+        let transport = front.transport();
+        let _ = http_upgrade::write_refusal(front, status, reason, transport);
     }
     error
 }

@@ -1,7 +1,13 @@
-//! The set of live sessions: their count (for `max_connections`), their numbers, and their
+//! The set of live sessions: their count and the limits on it, their numbers, and their
 //! browser sockets, so that shutdown can wake and close them.
+//!
+//! Three limits are checked when a connection is accepted, before a thread is started for it:
+//! `max_connections` in all, `max_handshakes` that have not finished the websocket upgrade
+//! (unauthenticated connections cannot crowd out working sessions), and
+//! `max_connections_per_client` from one address (one address cannot take every place).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,12 +23,43 @@ pub struct Sessions {
     fronts: Mutex<HashMap<u64, RawFd>>,
     /// Sessions ended since the memory was last handed back ([`Sessions::take_ended`]).
     ended: AtomicUsize,
+    /// Connections still in their handshake (TLS, request, token, upgrade).
+    handshaking: AtomicUsize,
+    /// Live connections per client address.
+    per_client: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// The limits checked at accept.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `max_connections`: live connections in all.
+    pub connections: usize,
+    /// `max_handshakes`: connections that have not finished the upgrade.
+    pub handshakes: usize,
+    /// `max_connections_per_client`: live connections from one address; `None`: no limit.
+    pub per_client: Option<usize>,
+}
+
+/// Which limit refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// `max_connections` are live.
+    #[error("max_connections ({0}) reached")]
+    Connections(usize),
+    /// `max_handshakes` connections are still in their handshake.
+    #[error("max_handshakes ({0}) connections are still in their handshake")]
+    Handshakes(usize),
+    /// The client's address already holds `max_connections_per_client` connections.
+    #[error("max_connections_per_client ({0}) reached for this address")]
+    PerClient(usize),
 }
 
 /// A session's place in [`Sessions`]; dropping it frees the place.
 pub struct Registration {
     sessions: Arc<Sessions>,
     id: u64,
+    client: IpAddr,
+    handshaking: AtomicBool,
 }
 
 impl Sessions {
@@ -31,25 +68,57 @@ impl Sessions {
         Arc::new(Self::default())
     }
 
-    /// Takes a place for a new session with browser socket `fd`, or `None` if `max` are live.
-    pub fn register(self: &Arc<Self>, fd: RawFd, max: usize) -> Option<Registration> {
-        let taken = self
-            .active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            });
-        if taken.is_err() {
-            return None;
+    /// Takes a place for a new connection from `client` with browser socket `fd`, or says
+    /// which of `limits` refuses it.
+    pub fn register(
+        self: &Arc<Self>,
+        fd: RawFd,
+        client: IpAddr,
+        limits: Limits,
+    ) -> Result<Registration, Refusal> {
+        let take = |counter: &AtomicUsize, max: usize| {
+            counter
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < max).then_some(n + 1)
+                })
+                .is_ok()
+        };
+        if !take(&self.active, limits.connections) {
+            return Err(Refusal::Connections(limits.connections));
+        }
+        if !take(&self.handshaking, limits.handshakes) {
+            self.active.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::Handshakes(limits.handshakes));
+        }
+        {
+            let mut per_client = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
+            let count = per_client.entry(client).or_insert(0);
+            if limits.per_client.is_some_and(|max| *count >= max) {
+                if *count == 0 {
+                    per_client.remove(&client);
+                }
+                self.handshaking.fetch_sub(1, Ordering::AcqRel);
+                self.active.fetch_sub(1, Ordering::AcqRel);
+                return Err(Refusal::PerClient(limits.per_client.unwrap_or(0)));
+            }
+            *count += 1;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         self.fronts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, fd);
-        Some(Registration {
+        Ok(Registration {
             sessions: Arc::clone(self),
             id,
+            client,
+            handshaking: AtomicBool::new(true),
         })
+    }
+
+    /// Connections still in their handshake.
+    pub fn handshaking(&self) -> usize {
+        self.handshaking.load(Ordering::Acquire)
     }
 
     /// Live sessions.
@@ -91,6 +160,13 @@ impl Registration {
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
     }
+
+    /// The websocket upgrade is done: the connection no longer counts towards `max_handshakes`.
+    pub fn upgraded(&self) {
+        if self.handshaking.swap(false, Ordering::AcqRel) {
+            self.sessions.handshaking.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl Drop for Registration {
@@ -100,7 +176,64 @@ impl Drop for Registration {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.id);
+        self.upgraded();
+        {
+            let mut per_client = self
+                .sessions
+                .per_client
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(count) = per_client.get_mut(&self.client) {
+                *count -= 1;
+                if *count == 0 {
+                    per_client.remove(&self.client);
+                }
+            }
+        }
         self.sessions.active.fetch_sub(1, Ordering::AcqRel);
         self.sessions.ended.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        connections: 4,
+        handshakes: 3,
+        per_client: Some(2),
+    };
+
+    #[test]
+    fn each_limit_refuses_with_its_own_reason_and_frees_on_drop() {
+        let sessions = Sessions::new();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let c: IpAddr = "192.0.2.3".parse().unwrap();
+        let a1 = sessions.register(10, a, LIMITS).unwrap();
+        let _a2 = sessions.register(11, a, LIMITS).unwrap();
+        assert_eq!(
+            sessions.register(12, a, LIMITS).err(),
+            Some(Refusal::PerClient(2))
+        );
+        let b1 = sessions.register(13, b, LIMITS).unwrap();
+        assert_eq!(
+            sessions.register(14, c, LIMITS).err(),
+            Some(Refusal::Handshakes(3))
+        );
+        a1.upgraded();
+        b1.upgraded();
+        let _c1 = sessions.register(15, c, LIMITS).unwrap();
+        assert_eq!(
+            sessions.register(16, c, LIMITS).err(),
+            Some(Refusal::Connections(4))
+        );
+        assert_eq!((sessions.active(), sessions.handshaking()), (4, 2));
+        drop(a1);
+        assert_eq!((sessions.active(), sessions.handshaking()), (3, 2));
+        let _a3 = sessions.register(17, a, LIMITS).unwrap();
+        drop(b1);
+        assert!(!sessions.per_client.lock().unwrap().contains_key(&b));
     }
 }

@@ -9,7 +9,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
-use crate::deadline::{is_timeout, set_socket_deadline};
+use crate::deadline::is_timeout;
 use crate::driver::client_io::HandshakeClient;
 use crate::front_stream::FrontStream;
 
@@ -37,11 +37,10 @@ pub fn accept(stream: FrontStream, leftover: Vec<u8>) -> FrontSocket {
 
 /// Sends a Close frame with `code` and `reason` and flushes it, waiting at most `wait`.
 pub fn close(ws: &mut FrontSocket, code: CloseCode, reason: &str, wait: Duration) {
-    let deadline = Instant::now() + wait;
-    let sock = ws.get_ref().socket();
-    if sock.set_nonblocking(false).is_err() || set_socket_deadline(sock, deadline).is_err() {
+    if ws.get_ref().socket().set_nonblocking(false).is_err() {
         return;
     }
+    ws.get_mut().set_deadline(Some(Instant::now() + wait));
     let frame = CloseFrame {
         code,
         reason: reason.to_string().into(),
@@ -62,8 +61,9 @@ pub struct HandshakeSide<'a> {
 }
 
 impl<'a> HandshakeSide<'a> {
-    /// Lends `ws` until `deadline`.
+    /// Lends `ws` until `deadline`: every read and write on it is held to the deadline.
     pub fn new(ws: &'a mut FrontSocket, deadline: Instant) -> Self {
+        ws.get_mut().set_deadline(Some(deadline));
         Self {
             ws,
             pending: Vec::new(),
@@ -93,8 +93,6 @@ impl HandshakeClient for HandshakeSide<'_> {
         while self.offset >= self.pending.len() {
             self.pending.clear();
             self.offset = 0;
-            set_socket_deadline(self.ws.get_ref().socket(), self.deadline)
-                .map_err(|_| CgStatus::TIMEOUT)?;
             match self.ws.read() {
                 Ok(Message::Binary(data)) => self.pending.extend_from_slice(&data),
                 Ok(Message::Text(text)) => self.pending.extend_from_slice(text.as_bytes()),
@@ -116,8 +114,6 @@ impl HandshakeClient for HandshakeSide<'_> {
     }
 
     fn write(&mut self, buf: &[u8]) -> Result<(), CgStatus> {
-        set_socket_deadline(self.ws.get_ref().socket(), self.deadline)
-            .map_err(|_| CgStatus::TIMEOUT)?;
         self.ws
             .send(Message::Binary(buf.to_vec().into()))
             .map_err(|e| self.status_of(&e))

@@ -16,6 +16,7 @@ pub mod pki;
 pub mod ports;
 pub mod proxy;
 pub mod qemu;
+pub mod reasons;
 pub mod rfb;
 pub mod scratch;
 pub mod setup;

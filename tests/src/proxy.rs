@@ -374,6 +374,28 @@ impl Proxy {
         wait::until(timeout, || Some(self.log()).filter(|l| l.contains(needle)))
     }
 
+    /// What the log says about session `id`'s driver failure: the driver's message, between
+    /// `session ID: driver 'NAME' failed: ` and ` (STATUS)` (waits up to 5 s for it; panics
+    /// with the log if it never comes).
+    pub fn driver_failure(&self, id: u64) -> String {
+        let needle = format!("session {id}: driver '");
+        let log = self
+            .wait_for_log(&needle, Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("no {needle:?} line in the log:\n{}", self.log()));
+        let line = log
+            .lines()
+            .find(|l| l.contains(&needle))
+            .unwrap_or_default();
+        line.split_once("' failed: ")
+            .map(|(_, detail)| {
+                detail
+                    .rsplit_once(" (")
+                    .map_or(detail, |(m, _)| m)
+                    .to_string()
+            })
+            .unwrap_or_else(|| panic!("not a driver failure line: {line}"))
+    }
+
     /// The process id.
     pub fn pid(&self) -> i32 {
         self.child.id() as i32

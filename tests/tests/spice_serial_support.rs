@@ -18,8 +18,8 @@ use consolegate_tests::pki::{pki, CertSet};
 use consolegate_tests::ports::PortLease;
 use consolegate_tests::proxy::{Config, Proxy};
 use consolegate_tests::scratch::TempDir;
-use consolegate_tests::wait;
 use consolegate_tests::ws::{self, Ws};
+use consolegate_tests::{reasons, wait};
 
 /// A proxy configuration serving `drivers` with `[console_proxy_tls]` from `ca` and `client`
 /// (see [`Config::tls_drivers`]).
@@ -142,7 +142,8 @@ pub fn read_until(ws: &mut Ws, needle: &str, timeout: Duration) -> String {
 }
 
 /// Opens a websocket with `token` and waits for the Close frame of the driver's refusal:
-/// asserts the code is 1011 and returns the reason and how long it took from the upgrade.
+/// asserts the code is 1011 and the reason generic (a phrase and the session number), and
+/// returns the detail the log gives for that session and how long it took from the upgrade.
 pub fn refusal(proxy: &Proxy, token: &str) -> (String, Duration) {
     let t0 = Instant::now();
     let mut ws = ws::open(&proxy.url(token));
@@ -150,7 +151,8 @@ pub fn refusal(proxy: &Proxy, token: &str) -> (String, Duration) {
         .close_frame(Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{e}\n{}", proxy.log()));
     assert_eq!(code, 1011, "{reason}");
-    (reason, t0.elapsed())
+    let id = reasons::session_of_close_reason(&reason);
+    (proxy.driver_failure(id), t0.elapsed())
 }
 
 /// A SpiceLinkHeader (`REDQ`, 2.2) and a SpiceLinkMess without capabilities.

@@ -9,7 +9,7 @@ use consolegate_tests::proxy::{Config, Proxy};
 use consolegate_tests::qemu::{Mode, Qemu};
 use consolegate_tests::rfb::{self, Version};
 use consolegate_tests::setup::{assert_qemu_console, TOKEN};
-use consolegate_tests::ws;
+use consolegate_tests::{reasons, ws};
 
 /// wss, the vencrypt driver only, `[console_proxy_tls]` from the trusted test PKI.
 fn vencrypt_config(target: &str) -> Config {
@@ -77,15 +77,12 @@ fn wrong_vnc_password_reaches_the_client_with_qemus_reason() {
     let qemu = Qemu::start(Mode::VencryptX509Vnc("pw-right".into()));
     let proxy = Proxy::start(vencrypt_config(&vnc_url(&qemu, Some("pw-wrong"))));
     let (error, (code, reason)) = refused(&proxy);
-    assert!(
-        error.contains("Authentication failed"),
-        "client saw: {error}"
-    );
+    let phrase = "the console refused the credentials";
+    let id = reasons::assert_rfb_reason(&error, phrase);
     assert_eq!(code, 1011);
-    assert!(
-        reason.contains("Authentication failed"),
-        "close reason: {reason}"
-    );
+    assert_eq!(reasons::assert_close_reason(&reason, phrase), id);
+    let detail = proxy.driver_failure(id);
+    assert!(detail.contains("Authentication failed"), "log: {detail}");
 }
 
 #[test]
@@ -94,9 +91,12 @@ fn qemu_without_vencrypt_is_refused_never_relayed_in_cleartext() {
     let proxy = Proxy::start(vencrypt_config(&vnc_url(&qemu, None)));
     let (error, (code, reason)) = refused(&proxy);
     assert_eq!(code, 1011);
+    let id =
+        reasons::assert_close_reason(&reason, "the console offers no security the proxy accepts");
+    let detail = proxy.driver_failure(id);
     assert!(
-        reason.contains("server offers no VeNCrypt; refusing to fall back to cleartext"),
-        "close reason: {reason}"
+        detail.contains("server offers no VeNCrypt; refusing to fall back to cleartext"),
+        "log: {detail}"
     );
     assert!(!error.contains("ServerInit"), "client saw: {error}");
     let audit = proxy
@@ -126,7 +126,8 @@ fn a_ca_that_did_not_sign_the_server_is_refused_with_the_reason() {
         log.contains("certificate is not signed by the configured CA (ca_certificate)"),
         "the log must name the CA problem: {log}"
     );
-    assert!(!reason.is_empty(), "the client must get a reason");
+    let id = reasons::assert_close_reason(&reason, "the secure connection to the console failed");
+    assert!(log.contains(&format!("session {id}: ")), "{log}");
 }
 
 #[test]

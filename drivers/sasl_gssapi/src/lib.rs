@@ -25,7 +25,8 @@ mod options;
 mod rfb;
 
 use consolegate_driver_api::{
-    export_driver, Channel, ClientStream, Driver, DriverError, Options, ServerSocket, Session,
+    browser_reason, export_driver, Channel, ClientStream, Driver, DriverError, Options,
+    ServerSocket, Session,
 };
 use consolegate_tls_client::{Deadline, DeadlineIo};
 
@@ -78,7 +79,12 @@ impl Driver for SaslGssapi {
             },
             Err(e) => e,
         };
-        if let Err(e) = refuse_client(client, &failure.to_string()) {
+        let status = failure.status();
+        let reason = format!(
+            "Console unavailable: {}.",
+            browser_reason(status, session.session_id)
+        );
+        if let Err(e) = refuse_client(client, &reason) {
             log::debug!(
                 "session {}: cannot tell the browser in RFB: {e}",
                 session.session_id

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 
 use consolegate_driver_api::abi::CgStatus;
-use consolegate_driver_api::DriverError;
+use consolegate_driver_api::{browser_reason, DriverError};
 use consolegate_tls_client::{TlsConfigError, TlsError};
 
 use crate::rfb::{list, SecurityType, Subtype};
@@ -270,20 +270,13 @@ impl VencryptError {
         }
     }
 
-    /// The failure reason shown to the browser (noVNC prints it). Short, and free of the
-    /// proxy's configuration details; the full message goes to the proxy's log.
-    pub fn client_reason(&self) -> String {
-        use VencryptError as E;
-        let what = match self {
-            E::ServerRejected { reason } => {
-                return format!("The hypervisor rejected the console credentials: {reason}")
-            }
-            E::NoVencryptOffered { .. } => "the hypervisor does not offer an encrypted console",
-            E::Tls(_) | E::ClosedAfterTls { .. } => "the TLS connection to the hypervisor failed",
-            E::Timeout { .. } => "the hypervisor did not answer in time",
-            _ => "the console proxy could not set up a secure connection to the hypervisor",
-        };
-        format!("Console unavailable: {what} (see the console proxy's log).")
+    /// The failure reason shown to the browser (noVNC prints it): generic, with the session
+    /// number; the full message, with the hypervisor's own reason, goes to the proxy's log.
+    pub fn client_reason(&self, session_id: u64) -> String {
+        format!(
+            "Console unavailable: {}.",
+            browser_reason(self.status(), session_id)
+        )
     }
 
     /// An I/O error of `phase` as the error it means there.

@@ -101,7 +101,7 @@ impl Vencrypt {
             }
             Err(e) => {
                 log::debug!("session {id}: hypervisor handshake failed: {e}");
-                browser.refuse(front, &e.client_reason());
+                browser.refuse(front, &e.client_reason(id));
                 Err(e)
             }
         }

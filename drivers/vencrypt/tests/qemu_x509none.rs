@@ -151,7 +151,11 @@ fn certificate_problems_are_named() {
             panic!("{what}: browser saw {saw:?}")
         };
         assert!(
-            reason.contains("TLS connection to the hypervisor failed"),
+            reason.starts_with(if what == "rogue CA" {
+                "Console unavailable: the secure connection to the console failed (session "
+            } else {
+                "Console unavailable: the console refused the credentials (session "
+            }),
             "{reason}"
         );
     }

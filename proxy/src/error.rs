@@ -79,6 +79,7 @@ impl SessionError {
                     StatusCode::GATEWAY_TIMEOUT,
                     "token source did not answer in time",
                 ),
+                TokenError::BadFormat(_) => (StatusCode::BAD_REQUEST, "malformed token"),
                 _ => (StatusCode::NOT_FOUND, "unknown or expired token"),
             },
             SessionError::NoDriver(kind) => (

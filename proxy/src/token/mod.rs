@@ -100,7 +100,7 @@ pub enum TokenError {
     /// A single-use token was already consumed. The client gets 404.
     #[error("single-use token already used")]
     AlreadyUsed,
-    /// The token itself breaks the token format (see [`format`]); no source was asked. The
+    /// The token itself breaks the token format (see [`mod@format`]); no source was asked. The
     /// client gets 400.
     #[error("malformed token: {0}")]
     BadFormat(format::FormatViolation),

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use ini::Ini;
 
+use crate::allowed_targets::AllowedTargets;
+
 /// Where the daemon reads its configuration unless `--config` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/consolegate/consolegate.conf";
 /// Default `driver_dir`.
@@ -37,6 +39,9 @@ pub struct Config {
     /// `allowed_origins`: browser origins allowed to open consoles. Empty (the default) means the
     /// `Origin` must match the `Host` the browser connected to.
     pub allowed_origins: Vec<String>,
+    /// `allowed_targets`: CIDRs and host names consoles may point at; a target outside them is
+    /// refused before connecting. `None` (the default): any target (`--check-config` warns).
+    pub allowed_targets: Option<AllowedTargets>,
     /// `web`: optional directory of static files served to plain GET requests.
     pub web: Option<PathBuf>,
     /// `connect_timeout`: seconds for the token lookup and the TCP connect to the hypervisor.
@@ -101,6 +106,7 @@ const KNOWN_KEYS: &[&str] = &[
     "connect_insecure",
     "token_source",
     "allowed_origins",
+    "allowed_targets",
     "web",
     "connect_timeout",
     "handshake_timeout",
@@ -189,6 +195,10 @@ impl Config {
                 .into_iter()
                 .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
                 .collect(),
+            allowed_targets: get("allowed_targets")
+                .map(AllowedTargets::parse)
+                .transpose()
+                .map_err(|e| invalid("allowed_targets", e.to_string()))?,
             web: get("web").map(PathBuf::from),
             connect_timeout: positive("connect_timeout", get("connect_timeout"), 5.0)?,
             handshake_timeout: positive("handshake_timeout", get("handshake_timeout"), 10.0)?,
@@ -333,6 +343,15 @@ mod tests {
         assert_eq!(c.drivers, vec!["vencrypt"]);
         assert_eq!(c.idle_timeout, None);
         assert_eq!(c.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(c.allowed_targets, None);
+    }
+
+    #[test]
+    fn reads_allowed_targets() {
+        let c = Config::parse("allowed_targets = 10.0.0.0/8, *.hv.example\n").unwrap();
+        let allowed = c.allowed_targets.expect("set");
+        assert!(allowed.allows_address("10.1.1.1".parse().unwrap()));
+        assert!(allowed.allows_name("a.hv.example"));
     }
 
     #[test]
@@ -382,6 +401,12 @@ mod tests {
         );
         let e = Config::parse("connect_timeout = 0\n").unwrap_err();
         assert!(e.to_string().contains("must be more than 0 seconds"), "{e}");
+        let e = Config::parse("allowed_targets = 10.0.0.0/40\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "configuration key 'allowed_targets': '10.0.0.0/40' is not a CIDR (10.0.0.0/8, \
+             fd00::/8), an IP address, a host name or *.domain"
+        );
         let e = Config::parse("ssl_key = k.pem\n").unwrap_err();
         assert!(e.to_string().contains("go together"), "{e}");
     }

@@ -43,6 +43,10 @@ pub enum SessionError {
     /// No configured driver serves the console's kind.
     #[error("no security driver serves {0} consoles")]
     NoDriver(Kind),
+    /// The console's target is outside `allowed_targets`; nothing was connected. The detail
+    /// (naming the target) is for the log; the browser gets a generic 403.
+    #[error("console target refused: {0}")]
+    TargetNotAllowed(#[from] crate::allowed_targets::TargetRefused),
     /// The hypervisor refused or reset the TCP connection, or its name did not resolve.
     #[error("console unreachable: {0}")]
     BackendUnreachable(String),
@@ -98,6 +102,7 @@ impl SessionError {
                     StatusCode::GATEWAY_TIMEOUT,
                     "token source did not answer in time",
                 ),
+                TokenError::BadFormat(_) => (StatusCode::BAD_REQUEST, "malformed token"),
                 _ => (StatusCode::NOT_FOUND, "unknown or expired token"),
             },
             SessionError::NoDriver(kind) => (
@@ -108,6 +113,7 @@ impl SessionError {
                     Kind::Serial => "no security driver serves serial consoles",
                 },
             ),
+            SessionError::TargetNotAllowed(_) => (StatusCode::FORBIDDEN, "console not allowed"),
             SessionError::BackendUnreachable(_) => (StatusCode::BAD_GATEWAY, "console unreachable"),
             SessionError::BackendTimeout => (
                 StatusCode::GATEWAY_TIMEOUT,

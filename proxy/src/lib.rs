@@ -13,6 +13,7 @@
 
 #![deny(missing_docs)]
 
+pub mod allowed_targets;
 pub mod audit;
 pub mod config;
 pub mod daemon;

@@ -68,6 +68,12 @@ fn do_main(cli: &Cli) -> anyhow::Result<()> {
             }
         }
         println!("token source: {}", shared.tokens.describe());
+        if shared.config.allowed_targets.is_none() {
+            println!(
+                "WARNING: allowed_targets is not set: a token may point a console at any \
+                 address this host reaches; list the hypervisors' CIDRs or host names"
+            );
+        }
         println!("configuration OK");
         return Ok(());
     }

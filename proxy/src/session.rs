@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use consolegate_driver_api::Session;
 use tungstenite::protocol::frame::coding::CloseCode;
 
+use crate::allowed_targets::AllowedTargets;
 use crate::audit::AuditRecord;
 use crate::config::Config;
 use crate::deadline::{is_timeout, remaining, set_socket_deadline};
@@ -209,7 +210,8 @@ fn open(
         return Err(refuse(&mut front, SessionError::NoDriver(console.kind)));
     };
     audit.driver = driver.name().to_string();
-    let back = match connect_console(&console.host, console.port, connect_deadline) {
+    let allowed = config.allowed_targets.as_ref();
+    let back = match connect_console(&console.host, console.port, allowed, connect_deadline) {
         Ok(s) => s,
         Err(e) => return Err(refuse(&mut front, e)),
     };
@@ -325,12 +327,22 @@ fn refuse(front: &mut FrontStream, error: SessionError) -> SessionError {
 }
 
 /// Connects to the console before `deadline`, resolving its name on a helper thread so that the
-/// name lookup too is bounded.
-fn connect_console(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, SessionError> {
+/// name lookup too is bounded. With `allowed` (`allowed_targets`), the name and every address
+/// it resolved to are checked first, and only checked addresses are connected to.
+fn connect_console(
+    host: &str,
+    port: u16,
+    allowed: Option<&AllowedTargets>,
+    deadline: Instant,
+) -> Result<TcpStream, SessionError> {
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => resolve(host, port, deadline)?,
     };
+    if let Some(allowed) = allowed {
+        let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
+        allowed.check(host, &ips)?;
+    }
     let mut last = None;
     for addr in addrs {
         let left = remaining(deadline).map_err(|_| SessionError::BackendTimeout)?;

@@ -168,3 +168,18 @@ fn the_example_file_loads_without_problems() {
     let spice = src.take("c3d2e1f0a9b8c7d6").unwrap();
     assert_eq!((spice.kind, spice.single_use), (Kind::Spice, true));
 }
+
+#[test]
+fn a_malformed_token_never_reaches_the_json_file() {
+    let dir = scratch("json-malformed");
+    let path = dir.join("tokens.json");
+    std::fs::write(&path, r#"{"..": "h:1", "a b": "h:2", "ok": "h:3"}"#).unwrap();
+    let src = open(&format!("json:{}", path.display()), "");
+    for token in ["..", "a b"] {
+        assert!(
+            matches!(src.take(token), Err(TokenError::BadFormat(_))),
+            "{token:?}: refused before the file is asked"
+        );
+    }
+    assert_eq!(src.take("ok").unwrap().port, 3);
+}

@@ -13,6 +13,12 @@ use token_support::{free_port, open, pki, timed, Redis};
 
 const PREFIX: &str = "[token_redis]\nprefix = consolegate:\n";
 
+/// websockify's bare keys, knowingly.
+const UNPREFIXED: &str = "[token_redis]\nallow_unprefixed_keys_unsafe = true\n";
+
+/// `[token_redis]` with the prefix and a lookup timeout of half a second.
+const PREFIX_SHORT_TIMEOUT: &str = "[token_redis]\nprefix = consolegate:\ntimeout = 0.5\n";
+
 #[test]
 fn websockify_layouts_and_the_console_object() {
     let redis = Redis::start();
@@ -23,7 +29,15 @@ fn websockify_layouts_and_the_console_object() {
         "full",
         r#"{"type": "serial", "address": "[fd00::1]:7000", "username": "u", "password": "p"}"#,
     );
-    let src = open(&redis.url(), "");
+    let err = consolegate::token::open(&redis.url(), &token_support::ini(""))
+        .err()
+        .expect("an empty prefix needs the unsafe option");
+    assert!(
+        err.to_string()
+            .contains("[token_redis] prefix: must be set"),
+        "{err}"
+    );
+    let src = open(&redis.url(), UNPREFIXED);
     assert_eq!(src.describe(), redis.url());
 
     assert_eq!(src.take("ws-json").unwrap().address(), "10.0.0.5:5901");
@@ -152,7 +166,7 @@ fn two_proxies_racing_on_a_single_use_token_admit_exactly_one() {
 #[test]
 fn a_redis_that_is_down_is_unavailable_at_once() {
     let url = format!("redis://127.0.0.1:{}/0", free_port());
-    let src = open(&url, "");
+    let src = open(&url, PREFIX);
     let (result, took) = timed(|| src.take("t"));
     match result {
         Err(TokenError::Unavailable(why)) => assert!(why.starts_with(&format!("{url}: ")), "{why}"),
@@ -164,9 +178,9 @@ fn a_redis_that_is_down_is_unavailable_at_once() {
 #[test]
 fn a_hanging_redis_times_out_and_later_answers_stay_in_step() {
     let redis = Redis::start();
-    redis.set("a", "h:1");
-    redis.set("b", "h:2");
-    let src = open(&redis.url(), "[token_redis]\ntimeout = 0.5\n");
+    redis.set("consolegate:a", "h:1");
+    redis.set("consolegate:b", "h:2");
+    let src = open(&redis.url(), PREFIX_SHORT_TIMEOUT);
     assert_eq!(src.take("a").unwrap().port, 1, "a pooled connection exists");
 
     // DEBUG SLEEP blocks the whole server, as a stuck Redis would.
@@ -196,9 +210,9 @@ fn a_server_that_accepts_but_never_answers_times_out_without_blocking_others() {
         black_hole.local_addr().unwrap().port()
     );
     let redis = Redis::start();
-    redis.set("t", "h:9");
-    let stuck = open(&silent, "[token_redis]\ntimeout = 0.5\n");
-    let healthy = open(&redis.url(), "[token_redis]\ntimeout = 0.5\n");
+    redis.set("consolegate:t", "h:9");
+    let stuck = open(&silent, PREFIX_SHORT_TIMEOUT);
+    let healthy = open(&redis.url(), PREFIX_SHORT_TIMEOUT);
     std::thread::scope(|s| {
         let waiting = s.spawn(|| timed(|| stuck.take("t")));
         std::thread::sleep(Duration::from_millis(100));
@@ -213,9 +227,9 @@ fn a_server_that_accepts_but_never_answers_times_out_without_blocking_others() {
 fn rediss_with_a_client_certificate() {
     let pki = pki("redis-tls");
     let redis = Redis::start_tls(&pki);
-    redis.set("t", r#"{"type": "vnc", "address": "h:5901"}"#);
+    redis.set("consolegate:t", r#"{"type": "vnc", "address": "h:5901"}"#);
     let conf = format!(
-        "[token_redis]\nca_certificate = {}\nclient_certificate = {}\nclient_key = {}\n",
+        "{PREFIX}ca_certificate = {}\nclient_certificate = {}\nclient_key = {}\n",
         pki.path("ca-cert.pem").display(),
         pki.path("client-cert.pem").display(),
         pki.path("client-key.pem").display(),
@@ -224,7 +238,7 @@ fn rediss_with_a_client_certificate() {
     assert_eq!(src.take("t").unwrap().port, 5901);
 
     let ca_only = format!(
-        "[token_redis]\nca_certificate = {}\n",
+        "{PREFIX}ca_certificate = {}\n",
         pki.path("ca-cert.pem").display()
     );
     let src = open(&redis.tls_url(), &ca_only);
@@ -238,7 +252,7 @@ fn rediss_with_a_client_certificate() {
 fn tls_files_with_plain_redis_are_a_configuration_error() {
     let pki = pki("redis-conf");
     let conf = format!(
-        "[token_redis]\nca_certificate = {}\n",
+        "{PREFIX}ca_certificate = {}\n",
         pki.path("ca-cert.pem").display()
     );
     let err = consolegate::token::open("redis://127.0.0.1:1/0", &token_support::ini(&conf))
@@ -287,4 +301,35 @@ fn the_url_s_user_password_and_database_are_used_and_never_shown() {
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
+}
+
+/// How many times Redis ran the lookup script (`EVAL`) since it started.
+fn lookups(redis: &Redis) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut redis.cli())
+        .expect("INFO commandstats");
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_eval:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().expect("a call count"))
+}
+
+#[test]
+fn a_malformed_token_never_reaches_redis() {
+    let redis = Redis::start();
+    redis.set("consolegate:..", "h:1");
+    redis.set("consolegate:a b", "h:2");
+    let src = open(&redis.url(), PREFIX);
+    assert_eq!(src.take("absent"), Err(TokenError::Unknown));
+    let before = lookups(&redis);
+    assert_eq!(before, 1, "a well-formed token is looked up");
+    let long = "a".repeat(257);
+    for token in ["..", ".", "a b", "a/b", "*", "", long.as_str()] {
+        assert!(
+            matches!(src.take(token), Err(TokenError::BadFormat(_))),
+            "{token:?}"
+        );
+    }
+    assert_eq!(lookups(&redis), before, "no malformed token reached Redis");
 }

@@ -1,5 +1,5 @@
 //! `token_source = rest:URL` against a real HTTPS resolver on loopback that requires a client
-//! certificate: the libvirt-console-proxy protocol, escaping, lifetime rules, caching, and a
+//! certificate: the libvirt-console-proxy protocol, malformed tokens, lifetime rules, caching, and a
 //! resolver that is down, hangs, or refuses the proxy's certificate.
 
 mod token_support;
@@ -77,17 +77,40 @@ fn found_unknown_expired_single_use_and_malformed_over_https() {
 }
 
 #[test]
-fn a_token_with_slash_and_question_mark_reaches_the_resolver_escaped() {
-    let pki = pki("rest-escape");
+fn a_malformed_token_never_reaches_the_resolver() {
+    let pki = pki("rest-malformed");
     let resolver = Resolver::start_tls(&pki);
-    let token = "a/b?c=d&e#f g%";
-    resolver.answer(token, 200, r#"{"type": "vnc", "address": "h:5900"}"#);
+    let long = "a".repeat(257);
+    let malformed = [
+        "..",
+        ".",
+        "a/b?c=d&e#f g%",
+        "../admin",
+        "%2e%2e",
+        "",
+        long.as_str(),
+    ];
+    for token in malformed {
+        resolver.answer(token, 200, r#"{"type": "vnc", "address": "h:5900"}"#);
+    }
     let src = open(&format!("rest:{}/", resolver.url()), &conf(&pki, ""));
-    assert_eq!(src.take(token).unwrap().port, 5900);
+    for token in malformed {
+        assert!(
+            matches!(src.take(token), Err(TokenError::BadFormat(_))),
+            "{token:?}"
+        );
+    }
     assert_eq!(
         resolver.paths(),
-        ["/api/token/a%2Fb%3Fc%3Dd%26e%23f%20g%25"]
+        Vec::<String>::new(),
+        "no request was sent"
     );
+
+    // The whole token alphabet reaches the resolver as one path segment.
+    let token = "Ab9-._~x";
+    resolver.answer(token, 200, r#"{"type": "vnc", "address": "h:5900"}"#);
+    assert_eq!(src.take(token).unwrap().port, 5900);
+    assert_eq!(resolver.paths(), ["/api/token/Ab9-._~x"]);
 }
 
 #[test]

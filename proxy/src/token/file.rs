@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use super::change_watch::{log_loaded, stamp_of, ChangeWatch, Stamp};
+use super::format::usable_entry_token;
 use super::{parse_target, Console, TokenError, TokenSource};
 
 /// A token file (or directory of token files).
@@ -149,7 +150,7 @@ fn load(path: &Path) -> Result<Loaded, TokenError> {
                 continue;
             };
             let token = token.trim().to_string();
-            let entry = match parse_target(target) {
+            let entry = match usable_entry_token(&token).and_then(|()| parse_target(target)) {
                 Ok(console) => Entry::Good(console),
                 Err(detail) => Entry::Bad { location, detail },
             };
@@ -183,7 +184,8 @@ mod tests {
         let p = write(
             &d,
             "tokens",
-            "# comment\n\nabc: 127.0.0.1:5901\nspice1: spice://[::1]:5931\nbad: nope\n",
+            "# comment\n\nabc: 127.0.0.1:5901\nspice1: spice://[::1]:5931\nbad: nope\n\
+             a/b: h:1\n",
         );
         let src = TokenFile::open(&p).unwrap();
         assert_eq!(src.take("abc").unwrap().port, 5901);
@@ -197,7 +199,15 @@ mod tests {
                 p.display()
             )
         );
-        assert_eq!(src.problems().len(), 1);
+        assert_eq!(
+            src.problems()[1],
+            format!(
+                "{}:6: the token has a character outside A-Z a-z 0-9 - . _ ~, so no request \
+                 can use this entry",
+                p.display()
+            )
+        );
+        assert_eq!(src.problems().len(), 2);
     }
 
     #[test]

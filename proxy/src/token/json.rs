@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 
 use super::change_watch::{log_loaded, stamp_of_file, ChangeWatch, Stamp};
+use super::format::usable_entry_token;
 use super::target::{host_port, kind_from_name};
 use super::{parse_target, token_hash, Console, Kind, TokenError, TokenSource};
 
@@ -177,7 +178,10 @@ fn parse_file(text: &str) -> Result<HashMap<String, Result<Console, String>>, St
     };
     Ok(map
         .into_iter()
-        .map(|(token, value)| (token, console_from_json(&value)))
+        .map(|(token, value)| {
+            let entry = usable_entry_token(&token).and_then(|()| console_from_json(&value));
+            (token, entry)
+        })
         .collect())
 }
 

@@ -9,6 +9,7 @@
 
 mod change_watch;
 pub mod file;
+pub mod format;
 pub mod json;
 pub mod lifetime;
 pub mod redis;
@@ -99,6 +100,10 @@ pub enum TokenError {
     /// A single-use token was already consumed. The client gets 404.
     #[error("single-use token already used")]
     AlreadyUsed,
+    /// The token itself breaks the token format (see [`mod@format`]); no source was asked. The
+    /// client gets 400.
+    #[error("malformed token: {0}")]
+    BadFormat(format::FormatViolation),
     /// The entry for the token exists but cannot be understood; fix the named entry.
     #[error("malformed token entry at {location}: {detail}")]
     Malformed {
@@ -138,7 +143,8 @@ pub trait TokenSource: Send + Sync {
 /// Opens the token source named by the `token_source` setting: `file:PATH`, `json:PATH`,
 /// `rest:URL`, `redis://HOST:PORT/DB` or `rediss://HOST:PORT/DB`. `ini` is the whole
 /// configuration, for the sources' own sections (`[token_rest]`, `[token_redis]`) and for
-/// `[tokens]`, read by [`lifetime::Lifetime`], which wraps every source.
+/// `[tokens]`, read by [`lifetime::Lifetime`], which wraps every source; outside it,
+/// [`format::FormatChecked`] refuses malformed tokens before any lookup.
 pub fn open(spec: &str, ini: &ini::Ini) -> Result<Box<dyn TokenSource>, TokenError> {
     let spec = spec.trim();
     let source: Box<dyn TokenSource> = if let Some(path) = spec.strip_prefix("file:") {
@@ -155,7 +161,8 @@ pub fn open(spec: &str, ini: &ini::Ini) -> Result<Box<dyn TokenSource>, TokenErr
              redis://HOST:PORT/DB or rediss://HOST:PORT/DB)"
         )));
     };
-    Ok(Box::new(lifetime::Lifetime::new(source, ini)?))
+    let lifetime = lifetime::Lifetime::new(source, ini)?;
+    Ok(Box::new(format::FormatChecked::new(Box::new(lifetime))))
 }
 
 /// A short, stable, non-reversible name for a token in logs: the first 12 hex digits of its

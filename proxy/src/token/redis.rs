@@ -13,7 +13,12 @@
 //! runs out; `expires` in the JSON is refused as expired, as for every source.
 //!
 //! Section `[token_redis]`:
-//! - `prefix`: prepended to the token to make the key. Default empty (websockify's layout).
+//! - `prefix`: prepended to the token to make the key, such as `consolegate:`. Required: with
+//!   an empty prefix every key in the database (a session, a cache entry, a lock) would open
+//!   whatever console its value names.
+//! - `allow_unprefixed_keys_unsafe`: `true` allows an empty `prefix`, for websockify's
+//!   bare-key layout while migrating from it. Then the database must hold nothing but tokens;
+//!   a warning is logged at start. Default false.
 //! - `timeout`: seconds for one lookup, connecting included; at most `connect_timeout`.
 //!   Default 3.
 //! - `ca_certificate`, `client_certificate`, `client_key`: PEM files for `rediss://` (CA
@@ -54,11 +59,15 @@ return {value, 0}
 /// Keys of `[token_redis]`.
 const KEYS: &[&str] = &[
     "prefix",
+    UNPREFIXED_KEY,
     "timeout",
     "ca_certificate",
     "client_certificate",
     "client_key",
 ];
+
+/// The `[token_redis]` key that allows an empty `prefix`.
+pub const UNPREFIXED_KEY: &str = "allow_unprefixed_keys_unsafe";
 
 /// A `redis://` or `rediss://` token source.
 pub struct RedisSource {
@@ -121,12 +130,13 @@ impl RedisSource {
         } else {
             Client::open(info).map_err(bad)?
         };
+        let prefix = key_prefix(&section, &shown)?;
         let source = Self {
             client,
             auth,
             db,
             shown,
-            prefix: section.get("prefix").unwrap_or("").to_string(),
+            prefix,
             timeout: section.lookup_timeout(ini, DEFAULT_TIMEOUT)?,
             idle: Mutex::new(Vec::new()),
         };
@@ -257,6 +267,34 @@ impl TokenSource for RedisSource {
     }
 }
 
+/// `[token_redis] prefix`, required unless `allow_unprefixed_keys_unsafe = true` (then it must
+/// be empty, and a warning is logged).
+fn key_prefix(section: &Section, shown: &str) -> Result<String, TokenError> {
+    let unprefixed = section.flag(UNPREFIXED_KEY, false)?;
+    match (section.get("prefix"), unprefixed) {
+        (Some(prefix), false) => Ok(prefix.to_string()),
+        (None, false) => Err(section.invalid(
+            "prefix",
+            &format!(
+                "must be set, for example 'prefix = consolegate:' (keys are PREFIX + token); \
+                 without one every key in the database acts as a token. To read websockify's \
+                 bare keys from a database that holds only tokens, set {UNPREFIXED_KEY} = true"
+            ),
+        )),
+        (Some(_), true) => Err(section.invalid(
+            UNPREFIXED_KEY,
+            "is true but a prefix is set: remove one of the two",
+        )),
+        (None, true) => {
+            log::warn!(
+                "{shown}: [token_redis] {UNPREFIXED_KEY} = true: every key in this database \
+                 acts as a token; keep nothing else in it, and set a prefix once migrated"
+            );
+            Ok(String::new())
+        }
+    }
+}
+
 /// Runs one command, its send and its reply bounded by `deadline`.
 fn command<T: ::redis::FromRedisValue>(
     connection: &mut Connection,
@@ -297,7 +335,7 @@ mod tests {
 
     #[test]
     fn the_shown_url_has_no_password() {
-        let ini = ini::Ini::load_from_str("[token_redis]\ntimeout = 0.2\n").unwrap();
+        let ini = ini::Ini::load_from_str("[token_redis]\ntimeout = 0.2\nprefix = cg:\n").unwrap();
         let src = RedisSource::open("redis://:hunter2@127.0.0.1:1/3", &ini).unwrap();
         assert_eq!(src.describe(), "redis://127.0.0.1:1/3");
         let err = src.take("t").unwrap_err().to_string();
@@ -306,5 +344,43 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    fn open_with(section: &str) -> Result<RedisSource, TokenError> {
+        let text = format!("[token_redis]\ntimeout = 0.1\n{section}");
+        RedisSource::open(
+            "redis://127.0.0.1:1/0",
+            &ini::Ini::load_from_str(&text).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_prefix_is_required() {
+        let err = open_with("").err().unwrap().to_string();
+        assert!(
+            err.starts_with(
+                "token source configuration: [token_redis] prefix: must be set, for example \
+                 'prefix = consolegate:'"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("allow_unprefixed_keys_unsafe = true"), "{err}");
+        assert!(
+            open_with("prefix =  \n").is_err(),
+            "a blank prefix is no prefix"
+        );
+        assert_eq!(open_with("prefix = cg:\n").unwrap().prefix, "cg:");
+    }
+
+    #[test]
+    fn only_the_unsafe_option_allows_bare_keys() {
+        let src = open_with("allow_unprefixed_keys_unsafe = true\n").unwrap();
+        assert_eq!(src.prefix, "");
+        let err = open_with("prefix = cg:\nallow_unprefixed_keys_unsafe = true\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("remove one of the two"), "{err}");
+        assert!(open_with("allow_unprefixed_keys_unsafe = false\n").is_err());
     }
 }

@@ -1,8 +1,10 @@
 //! `token_source = rest:URL`: libvirt-console-proxy's external resolver protocol.
 //!
-//! For each lookup the proxy sends `GET URL/token/<token>`, the token percent-encoded (every
-//! byte outside the unreserved set `A-Z a-z 0-9 - . _ ~`, so a `/` or `?` in a token stays in
-//! its path segment). The resolver answers:
+//! For each lookup the proxy sends `GET URL/token/<token>`. Only well-formed tokens get here
+//! ([`format`](super::format): unreserved characters only, never `.` or `..`), so the token is
+//! one path segment as it is; it is still percent-encoded (every byte outside `A-Z a-z 0-9 - .
+//! _ ~`), as a second guard should this resolver be used without that check. The resolver
+//! answers:
 //!
 //! - `200` with one console object in JSON (see [`console_from_json_text`]): found;
 //! - `404`: unknown token;

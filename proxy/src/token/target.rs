@@ -75,11 +75,18 @@ pub fn host_port(text: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
+/// Decodes a user name or password from a target URL's userinfo by RFC 3986 percent-decoding:
+/// `%XX` is the byte XX and every other character stands for itself (`+` is a plus, `&` and `=`
+/// are part of the value). The decoded bytes must be UTF-8; the error never repeats the value.
 fn decode(s: &str) -> Result<String, String> {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| "bad percent-encoding in target credentials".to_string())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|v| v.into_owned())
+        .map_err(|_| {
+            "target credentials are not valid UTF-8 once percent-decoded (encode each byte of a \
+             UTF-8 value as %XX)"
+                .to_string()
+        })
 }
 
 #[cfg(test)]
@@ -107,6 +114,57 @@ mod tests {
         );
         assert_eq!(parse_target("spice://h:5931").unwrap().kind, Kind::Spice);
         assert_eq!(parse_target("serial://h:7000").unwrap().kind, Kind::Serial);
+    }
+
+    /// The password of `vnc://:PASSWORD@h:1`, decoded.
+    fn password(encoded: &str) -> Result<Option<String>, String> {
+        parse_target(&format!("vnc://:{encoded}@h:1")).map(|c| c.password)
+    }
+
+    #[test]
+    fn a_plus_in_credentials_is_a_plus() {
+        assert_eq!(password("a+b").unwrap().as_deref(), Some("a+b"));
+        let c = parse_target("vnc://al+ice:x@h:1").unwrap();
+        assert_eq!(c.username.as_deref(), Some("al+ice"));
+    }
+
+    #[test]
+    fn an_ampersand_does_not_cut_the_value() {
+        assert_eq!(password("a&b&c").unwrap().as_deref(), Some("a&b&c"));
+    }
+
+    #[test]
+    fn escaped_plus_and_ampersand_decode_to_themselves() {
+        assert_eq!(password("x%2By%26z").unwrap().as_deref(), Some("x+y&z"));
+        assert_eq!(password("%2b").unwrap().as_deref(), Some("+"));
+    }
+
+    #[test]
+    fn an_equals_sign_is_kept() {
+        assert_eq!(password("k=v=").unwrap().as_deref(), Some("k=v="));
+        assert_eq!(password("k%3Dv").unwrap().as_deref(), Some("k=v"));
+    }
+
+    #[test]
+    fn a_utf8_password_survives_raw_or_escaped() {
+        assert_eq!(password("pässwörd€").unwrap().as_deref(), Some("pässwörd€"));
+        assert_eq!(
+            password("p%C3%A4ss%E2%82%AC").unwrap().as_deref(),
+            Some("päss€")
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_without_repeating_the_password() {
+        let err = password("hunter2%FF%FE").unwrap_err();
+        assert_eq!(
+            err,
+            "target credentials are not valid UTF-8 once percent-decoded (encode each byte of a \
+             UTF-8 value as %XX)"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = parse_target("vnc://hunter2%C3:x@h:1").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

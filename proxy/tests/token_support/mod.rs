@@ -5,12 +5,14 @@
 #![allow(dead_code)] // each test file uses a different part
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use consolegate::token::{self, TokenSource};
@@ -52,7 +54,9 @@ pub fn pki(name: &str) -> TestPki {
     TestPki::generate(&format!("token-{name}"))
 }
 
-/// A `redis-server` on loopback without persistence, killed on drop.
+/// A `redis-server` on loopback without persistence, killed on drop. It can be stopped and
+/// started again on the same ports ([`Redis::kill`], [`Redis::restart`]) or frozen
+/// ([`Redis::freeze`], [`Redis::thaw`]), for outage tests.
 pub struct Redis {
     child: Child,
     /// The plain port.
@@ -60,22 +64,29 @@ pub struct Redis {
     /// The TLS port, when started with TLS.
     pub tls_port: Option<u16>,
     dir: PathBuf,
+    /// The command line, to start it again.
+    args: Vec<OsString>,
 }
 
 impl Redis {
     /// Starts a plain `redis-server`.
     pub fn start() -> Self {
-        Self::spawn(None)
+        Self::spawn(None, free_port())
+    }
+
+    /// Starts a plain `redis-server` on `port` (a port leased by the caller, so that nothing
+    /// else takes it while the server is down).
+    pub fn start_on(port: u16) -> Self {
+        Self::spawn(None, port)
     }
 
     /// Starts a `redis-server` with a plain port (for setting keys up) and a TLS port whose
     /// clients must present a certificate from `pki`'s CA.
     pub fn start_tls(pki: &TestPki) -> Self {
-        Self::spawn(Some(pki))
+        Self::spawn(Some(pki), free_port())
     }
 
-    fn spawn(pki: Option<&TestPki>) -> Self {
-        let port = free_port();
+    fn spawn(pki: Option<&TestPki>, port: u16) -> Self {
         let dir = scratch(&format!("redis-{port}"));
         let mut cmd = Command::new("redis-server");
         cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
@@ -103,25 +114,62 @@ impl Redis {
             .arg(pki.path("ca-cert.pem"));
             tls_port
         });
-        let child = cmd.spawn().unwrap_or_else(|e| {
-            panic!("cannot run redis-server ({e}): install it (apt-get install redis-server)")
-        });
+        let args = cmd.get_args().map(OsString::from).collect();
         let redis = Self {
-            child,
+            child: run_redis(&mut cmd),
             port,
             tls_port,
             dir,
+            args,
         };
+        redis.wait_until_up();
+        redis
+    }
+
+    fn wait_until_up(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !redis.answers_ping() {
+        while !self.answers_ping() {
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not come up: see {}",
-                redis.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        redis
+    }
+
+    /// Kills the server (SIGKILL): its port refuses connections and its keys are gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again, empty, on the same ports, after [`Redis::kill`].
+    pub fn restart(&mut self) {
+        self.kill();
+        let mut cmd = Command::new("redis-server");
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        self.child = run_redis(&mut cmd);
+        self.wait_until_up();
+    }
+
+    /// Freezes the server (SIGSTOP): connections are accepted by the kernel but never answered.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
+        // SAFETY: kill(2) on our own child, which has not been reaped (Drop or kill reap it).
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal})");
     }
 
     fn answers_ping(&self) -> bool {
@@ -177,11 +225,29 @@ impl Redis {
     }
 }
 
+/// Runs `redis-server`; a missing binary fails the test with what to install.
+fn run_redis(cmd: &mut Command) -> Child {
+    cmd.spawn().unwrap_or_else(|e| {
+        panic!("cannot run redis-server ({e}): install it (apt-get install redis-server)")
+    })
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
+        self.thaw_quietly();
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Redis {
+    /// SIGCONT without checking, so that a frozen server can be killed on drop.
+    fn thaw_quietly(&self) {
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) on our own child; an error (already reaped) is harmless here.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
     }
 }
 
@@ -196,42 +262,59 @@ pub enum Answer {
 
 /// A libvirt-console-proxy-style resolver: `GET /api/token/<escaped token>`, answered from a
 /// table by the decoded token (404 when absent). Over TLS it requires a client certificate from
-/// the PKI's CA. Records every request path as received.
+/// the PKI's CA. Records every request path as received. It can stop listening and start again
+/// on the same port with the same answers ([`Resolver::stop`], [`Resolver::restart`]).
 pub struct Resolver {
     port: u16,
-    tls: bool,
+    tls: Option<Arc<rustls::ServerConfig>>,
     answers: Arc<Mutex<HashMap<String, Answer>>>,
     paths: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
 }
 
 impl Resolver {
     /// Starts a plain HTTP resolver.
     pub fn start() -> Self {
-        Self::spawn(None)
+        Self::spawn(None, 0)
     }
 
     /// Starts an HTTPS resolver with `pki`'s server certificate, requiring a client certificate.
     pub fn start_tls(pki: &TestPki) -> Self {
-        Self::spawn(Some(server_config(pki)))
+        Self::spawn(Some(server_config(pki)), 0)
     }
 
-    fn spawn(tls: Option<Arc<rustls::ServerConfig>>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the resolver");
-        let port = listener.local_addr().expect("resolver address").port();
-        let resolver = Self {
+    /// [`Resolver::start_tls`] on `port` (a port leased by the caller, so that nothing else
+    /// takes it while the resolver is stopped).
+    pub fn start_tls_on(pki: &TestPki, port: u16) -> Self {
+        Self::spawn(Some(server_config(pki)), port)
+    }
+
+    fn spawn(tls: Option<Arc<rustls::ServerConfig>>, port: u16) -> Self {
+        let mut resolver = Self {
             port,
-            tls: tls.is_some(),
+            tls,
             answers: Arc::default(),
             paths: Arc::default(),
             stop: Arc::default(),
+            acceptor: None,
         };
-        let (answers, paths, stop) = (
-            resolver.answers.clone(),
-            resolver.paths.clone(),
-            resolver.stop.clone(),
+        resolver.listen();
+        resolver
+    }
+
+    /// Binds the port (a new one when it is 0) and accepts on a thread until stopped.
+    fn listen(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("bind the resolver");
+        self.port = listener.local_addr().expect("resolver address").port();
+        self.stop.store(false, Ordering::SeqCst);
+        let (answers, paths, stop, tls) = (
+            self.answers.clone(),
+            self.paths.clone(),
+            self.stop.clone(),
+            self.tls.clone(),
         );
-        std::thread::spawn(move || {
+        self.acceptor = Some(std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop.load(Ordering::SeqCst) {
                     break;
@@ -240,13 +323,27 @@ impl Resolver {
                 let (answers, paths, tls) = (answers.clone(), paths.clone(), tls.clone());
                 std::thread::spawn(move || serve(stream, tls, &answers, &paths));
             }
-        });
-        resolver
+        }));
+    }
+
+    /// Stops listening: the port refuses connections until [`Resolver::restart`].
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.join().expect("the resolver's accept thread");
+        }
+    }
+
+    /// Listens again on the same port, with the same answers.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.listen();
     }
 
     /// The base URL (`http(s)://localhost:PORT/api`).
     pub fn url(&self) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         format!("{scheme}://localhost:{}/api", self.port)
     }
 
@@ -268,8 +365,7 @@ impl Resolver {
 
 impl Drop for Resolver {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        self.stop();
     }
 }
 

@@ -133,10 +133,14 @@ impl Daemon {
                 return Err(e.into());
             }
             if accept_stalled {
-                accept_stalled = false;
-                for l in &self.listeners {
-                    accept_stalled |= self.accept_all(l) == AcceptEnd::OutOfResources;
+                let still = self
+                    .listeners
+                    .iter()
+                    .any(|l| matches!(self.accept_all(l), AcceptEnd::OutOfResources(_)));
+                if !still {
+                    log::info!("accepting again");
                 }
+                accept_stalled = still;
             }
             if last_trim.elapsed() >= TRIM_INTERVAL {
                 last_trim = Instant::now();
@@ -153,7 +157,15 @@ impl Daemon {
                         }
                     }
                 } else if let Some(l) = self.listeners.get(event.token().0) {
-                    accept_stalled |= self.accept_all(l) == AcceptEnd::OutOfResources;
+                    if let AcceptEnd::OutOfResources(e) = self.accept_all(l) {
+                        if !accept_stalled {
+                            log::error!(
+                                "accept failed: {e}; retrying every {} ms until it works",
+                                ACCEPT_RETRY.as_millis()
+                            );
+                        }
+                        accept_stalled = true;
+                    }
                 }
             }
         }
@@ -172,13 +184,7 @@ impl Daemon {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return AcceptEnd::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if out_of_resources(&e) => {
-                    log::error!(
-                        "accept failed: {e}; retrying every {} ms",
-                        ACCEPT_RETRY.as_millis()
-                    );
-                    return AcceptEnd::OutOfResources;
-                }
+                Err(e) if out_of_resources(&e) => return AcceptEnd::OutOfResources(e),
                 Err(e) => {
                     // A connection that failed before it was accepted (ECONNABORTED, ...).
                     log::debug!("accept failed: {e}");
@@ -270,12 +276,12 @@ fn wait_for_no_sessions(sessions: &Sessions, deadline: Instant) -> bool {
 }
 
 /// How an accept round ended.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum AcceptEnd {
     /// No connection is queued.
     Drained,
     /// The process ran out of descriptors or memory: try again soon.
-    OutOfResources,
+    OutOfResources(io::Error),
 }
 
 /// EMFILE, ENFILE, ENOBUFS, ENOMEM: errors that clear when resources free up.

@@ -51,18 +51,20 @@ impl Backend {
                 return Self::unanswered(lease, listener);
             }
         };
-        Self::accepting(handler, behaviour == Behaviour::Flood)
+        Self::accepting(handler, behaviour == Behaviour::Flood, true)
     }
 
     /// Listens on 127.0.0.1 and runs `handler` on each accepted connection, on its own
-    /// thread. The backend keeps a clone of every connection and shuts it down when dropped.
+    /// thread. The handler owns the connection: the backend keeps no clone (so that closing
+    /// it, or [`reset`], really ends it) and does not shut it down when dropped.
     pub fn serve(handler: impl Fn(TcpStream) + Send + Sync + 'static) -> Self {
-        Self::accepting(Some(Arc::new(handler)), false)
+        Self::accepting(Some(Arc::new(handler)), false, false)
     }
 
     /// The accept loop: floods each connection when `floods`, else runs `handler` on it (if
-    /// any) on a thread of its own.
-    fn accepting(handler: Option<Handler>, floods: bool) -> Self {
+    /// any) on a thread of its own; keeps a clone of each connection, to shut it down when
+    /// dropped, when `keep`.
+    fn accepting(handler: Option<Handler>, floods: bool, keep: bool) -> Self {
         let (lease, listener) = listen();
         let backend = Self {
             lease,
@@ -83,10 +85,12 @@ impl Backend {
                     Ok((conn, _)) => {
                         accepted.fetch_add(1, Ordering::Relaxed);
                         let _ = conn.set_nonblocking(false);
-                        conns
-                            .lock()
-                            .expect("conns")
-                            .push(conn.try_clone().expect("clone"));
+                        if keep {
+                            conns
+                                .lock()
+                                .expect("conns")
+                                .push(conn.try_clone().expect("clone"));
+                        }
                         if floods {
                             let (stop, written) = (stop.clone(), written.clone());
                             thread::spawn(move || flood(conn, &stop, &written));
@@ -166,6 +170,36 @@ fn listen() -> (PortLease, TcpListener) {
         .unwrap_or_else(|e| panic!("cannot bind the fake backend: {e}"));
     listener.set_nonblocking(true).expect("set_nonblocking");
     (lease, listener)
+}
+
+/// Writes `text` through a websocket whose console is an [`Behaviour::Echo`] backend and
+/// asserts that it comes back unchanged.
+pub fn assert_echoes(ws: &mut crate::ws::Ws, text: &[u8]) {
+    ws.write_all(text).expect("write to the echo session");
+    let mut back = vec![0u8; text.len()];
+    ws.read_exact(&mut back).expect("read the echo");
+    assert_eq!(back, text, "the echo differs");
+}
+
+/// Closes `conn` with a TCP reset (RST) instead of a FIN: `SO_LINGER` with a zero timeout,
+/// then close. `conn` must be the connection's only descriptor.
+pub fn reset(conn: TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt(2) on a socket we own, with a correctly sized `linger`.
+    let rc = unsafe {
+        libc::setsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+    drop(conn);
 }
 
 /// Writes back what `conn` sends until it closes or fails.

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use consolegate_tests::backend::{Backend, Behaviour};
+use consolegate_tests::backend::{assert_echoes, Backend, Behaviour};
 use consolegate_tests::fds;
 use consolegate_tests::http::{self, upgrade_request};
 use consolegate_tests::proxy::{Config, Proxy};
@@ -98,11 +98,7 @@ fn a_request_head_past_16_kib_gets_431_and_the_console_is_never_dialled() {
         );
     }
     // The same request under the limit is a working session: the limit is what refused it.
-    let mut ws = ws::open(&proxy.url(TOKEN));
-    ws.write_all(b"ping").unwrap();
-    let mut echo = [0u8; 4];
-    ws.read_exact(&mut echo).unwrap();
-    assert_eq!(&echo, b"ping");
+    assert_echoes(&mut ws::open(&proxy.url(TOKEN)), b"ping");
     assert_eq!(
         backend.accepted(),
         1,
@@ -138,10 +134,7 @@ fn frame(fin: bool, opcode: u8, len: usize) -> Vec<u8> {
 /// Opens a session to the echo backend and checks that it relays.
 fn echoing_session(proxy: &Proxy) -> Ws {
     let mut ws = ws::open(&proxy.url(TOKEN));
-    ws.write_all(b"hello").unwrap();
-    let mut got = [0u8; 5];
-    ws.read_exact(&mut got).unwrap();
-    assert_eq!(&got, b"hello");
+    assert_echoes(&mut ws, b"hello");
     ws
 }
 

@@ -5,10 +5,10 @@
 //! browser reads again. With `idle_timeout` set, the stalled session ends on time and releases
 //! its thread and descriptors. (`timeouts.rs` covers the short plain-ws case: 1.5 s, 32 MiB.)
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::time::{Duration, Instant};
 
-use consolegate_tests::backend::{Backend, Behaviour};
+use consolegate_tests::backend::{assert_echoes, Backend, Behaviour};
 use consolegate_tests::fds;
 use consolegate_tests::proxy::{Config, Proxy};
 use consolegate_tests::ws::{self, Ws};
@@ -32,14 +32,6 @@ fn read_bytes(ws: &mut Ws, n: usize) {
         assert!(k > 0, "the session closed after {got} bytes");
         got += k;
     }
-}
-
-/// Writes `text` through an echo session and checks it comes back.
-fn assert_echoes(ws: &mut Ws, text: &[u8]) {
-    ws.write_all(text).unwrap();
-    let mut back = vec![0u8; text.len()];
-    ws.read_exact(&mut back).expect("the echo");
-    assert_eq!(back, text);
 }
 
 /// The flooding and the echoing backend, and a proxy (`customize`d) with a token for each.

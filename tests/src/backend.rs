@@ -1,7 +1,8 @@
-//! Fake hypervisor consoles for the timeout and back-pressure tests: plain TCP listeners on a
-//! leased port that misbehave on purpose. Each runs an accept thread until dropped.
+//! Fake hypervisor consoles for the timeout, back-pressure and fault tests: plain TCP listeners
+//! on a leased port that misbehave on purpose ([`Behaviour`]), or run a test's own script on
+//! each connection ([`Backend::serve`]). Each runs an accept thread until dropped.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,10 +19,15 @@ pub enum Behaviour {
     Silent,
     /// Writes 64 KiB chunks as fast as the connection takes them, forever.
     Flood,
+    /// Writes back every byte it reads, until the peer closes.
+    Echo,
     /// Never accepts, and its accept queue is full, so a new connection's SYN goes
     /// unanswered and `connect` hangs until the connecting side gives up.
     Unanswered,
 }
+
+/// What [`Backend::serve`] runs on each accepted connection, on a thread of its own.
+pub type Handler = Arc<dyn Fn(TcpStream) + Send + Sync>;
 
 /// A misbehaving TCP server.
 #[derive(Debug)]
@@ -36,13 +42,30 @@ pub struct Backend {
 impl Backend {
     /// Listens on 127.0.0.1 and serves every connection with `behaviour`.
     pub fn start(behaviour: Behaviour) -> Self {
-        let lease = ports::port();
-        let listener = TcpListener::bind(("127.0.0.1", lease.port()))
-            .unwrap_or_else(|e| panic!("cannot bind the fake backend: {e}"));
-        listener.set_nonblocking(true).expect("set_nonblocking");
-        if behaviour == Behaviour::Unanswered {
-            return Self::unanswered(lease, listener);
-        }
+        let handler: Option<Handler> = match behaviour {
+            // Flood is served by the accept loop itself: it counts what it writes.
+            Behaviour::Silent | Behaviour::Flood => None,
+            Behaviour::Echo => Some(Arc::new(echo)),
+            Behaviour::Unanswered => {
+                let (lease, listener) = listen();
+                return Self::unanswered(lease, listener);
+            }
+        };
+        Self::accepting(handler, behaviour == Behaviour::Flood, true)
+    }
+
+    /// Listens on 127.0.0.1 and runs `handler` on each accepted connection, on its own
+    /// thread. The handler owns the connection: the backend keeps no clone (so that closing
+    /// it, or [`reset`], really ends it) and does not shut it down when dropped.
+    pub fn serve(handler: impl Fn(TcpStream) + Send + Sync + 'static) -> Self {
+        Self::accepting(Some(Arc::new(handler)), false, false)
+    }
+
+    /// The accept loop: floods each connection when `floods`, else runs `handler` on it (if
+    /// any) on a thread of its own; keeps a clone of each connection, to shut it down when
+    /// dropped, when `keep`.
+    fn accepting(handler: Option<Handler>, floods: bool, keep: bool) -> Self {
+        let (lease, listener) = listen();
         let backend = Self {
             lease,
             stop: Arc::new(AtomicBool::new(false)),
@@ -62,13 +85,17 @@ impl Backend {
                     Ok((conn, _)) => {
                         accepted.fetch_add(1, Ordering::Relaxed);
                         let _ = conn.set_nonblocking(false);
-                        conns
-                            .lock()
-                            .expect("conns")
-                            .push(conn.try_clone().expect("clone"));
-                        if behaviour == Behaviour::Flood {
+                        if keep {
+                            conns
+                                .lock()
+                                .expect("conns")
+                                .push(conn.try_clone().expect("clone"));
+                        }
+                        if floods {
                             let (stop, written) = (stop.clone(), written.clone());
                             thread::spawn(move || flood(conn, &stop, &written));
+                        } else if let Some(handler) = handler.clone() {
+                            thread::spawn(move || handler(conn));
                         }
                     }
                     Err(_) => thread::sleep(Duration::from_millis(10)),
@@ -132,6 +159,60 @@ impl Drop for Backend {
         self.stop.store(true, Ordering::Relaxed);
         for conn in self.conns.lock().expect("conns").drain(..) {
             let _ = conn.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// A leased port and a non-blocking listener on it.
+fn listen() -> (PortLease, TcpListener) {
+    let lease = ports::port();
+    let listener = TcpListener::bind(("127.0.0.1", lease.port()))
+        .unwrap_or_else(|e| panic!("cannot bind the fake backend: {e}"));
+    listener.set_nonblocking(true).expect("set_nonblocking");
+    (lease, listener)
+}
+
+/// Writes `text` through a websocket whose console is an [`Behaviour::Echo`] backend and
+/// asserts that it comes back unchanged.
+pub fn assert_echoes(ws: &mut crate::ws::Ws, text: &[u8]) {
+    ws.write_all(text).expect("write to the echo session");
+    let mut back = vec![0u8; text.len()];
+    ws.read_exact(&mut back).expect("read the echo");
+    assert_eq!(back, text, "the echo differs");
+}
+
+/// Closes `conn` with a TCP reset (RST) instead of a FIN: `SO_LINGER` with a zero timeout,
+/// then close. `conn` must be the connection's only descriptor.
+pub fn reset(conn: TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt(2) on a socket we own, with a correctly sized `linger`.
+    let rc = unsafe {
+        libc::setsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+    drop(conn);
+}
+
+/// Writes back what `conn` sends until it closes or fails.
+fn echo(mut conn: TcpStream) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if conn.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
         }
     }
 }

@@ -12,6 +12,7 @@
 pub mod backend;
 pub mod c_driver;
 pub mod fds;
+pub mod http;
 pub mod pki;
 pub mod ports;
 pub mod proxy;

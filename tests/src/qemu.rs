@@ -135,6 +135,14 @@ impl Qemu {
         self.state.join("qmp.sock")
     }
 
+    /// Sends `signal` to QEMU (a fault test's SIGKILL, SIGSTOP or SIGCONT), if it still runs.
+    pub fn signal(&self, signal: i32) {
+        if is_qemu(self.pid) {
+            // SAFETY: kill(2) on the pid QEMU wrote to its pidfile, checked to be a QEMU.
+            unsafe { libc::kill(self.pid, signal) };
+        }
+    }
+
     /// Whether the process still runs (a zombie counts as dead: a daemonized QEMU's new
     /// parent may reap it late).
     pub fn is_alive(&self) -> bool {
@@ -251,8 +259,12 @@ impl Drop for Qemu {
         if !is_qemu(self.pid) {
             return;
         }
-        // SAFETY: kill(2) on the pid QEMU wrote to its pidfile, checked to be a QEMU.
-        unsafe { libc::kill(self.pid, libc::SIGTERM) };
+        // SAFETY: kill(2) on the pid QEMU wrote to its pidfile, checked to be a QEMU. SIGCONT
+        // lets a QEMU that a test stopped (SIGSTOP) act on the SIGTERM.
+        unsafe {
+            libc::kill(self.pid, libc::SIGTERM);
+            libc::kill(self.pid, libc::SIGCONT);
+        }
         if !wait::until_true(Duration::from_secs(5), || !is_alive(self.pid)) {
             // SAFETY: as above.
             unsafe { libc::kill(self.pid, libc::SIGKILL) };

@@ -1,0 +1,106 @@
+//! Raw HTTP exchanges with the proxy over plain TCP, for requests a websocket client will not
+//! send: oversized heads, odd paths, repeated parameters. The answer is parsed with `httparse`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// How long one exchange may take in all (connect, write, read to the end).
+pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The proxy's answer to one raw request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The header fields, names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+    /// Everything after the head.
+    pub body: String,
+}
+
+impl Response {
+    /// The value of the first header field `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends `request` as is to `addr` and reads until the proxy closes the connection (a reset
+/// after the answer counts as the end: a server may reset a connection whose request it did
+/// not read to the end). Panics if no complete HTTP answer arrives within
+/// [`EXCHANGE_TIMEOUT`], with what did arrive.
+pub fn exchange(addr: SocketAddr, request: &[u8]) -> Response {
+    let deadline = Instant::now() + EXCHANGE_TIMEOUT;
+    let mut tcp = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    tcp.set_write_timeout(Some(EXCHANGE_TIMEOUT))
+        .expect("set_write_timeout");
+    // The proxy may answer and close before it read everything: a failed write is not the
+    // test's verdict, the answer is.
+    let _ = tcp.write_all(request);
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        tcp.set_read_timeout(Some(left)).expect("set_read_timeout");
+        match tcp.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    parse(&raw).unwrap_or_else(|| {
+        panic!(
+            "no complete HTTP answer from {addr}; got {:?}",
+            String::from_utf8_lossy(&raw)
+        )
+    })
+}
+
+/// [`exchange`] of `GET target HTTP/1.1` with a `Host` header and nothing else.
+pub fn get(addr: SocketAddr, target: &str) -> Response {
+    exchange(
+        addr,
+        format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+/// A websocket upgrade request head for `target` (a fixed key, subprotocol `binary`), with
+/// `extra` header lines (each ending in `\r\n`) before the blank line.
+pub fn upgrade_request(target: &str, extra: &str) -> String {
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: binary\r\n{extra}\r\n"
+    )
+}
+
+fn parse(raw: &[u8]) -> Option<Response> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(len) = response.parse(raw).ok()? else {
+        return None;
+    };
+    Some(Response {
+        status: response.code?,
+        headers: response
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect(),
+        body: String::from_utf8_lossy(&raw[len..]).into_owned(),
+    })
+}

@@ -33,6 +33,10 @@ pub enum RelayEnd {
     IdleTimeout,
     /// The proxy is shutting down.
     Shutdown,
+    /// The browser sent a message or frame larger than the proxy accepts.
+    MessageTooBig(String),
+    /// The browser broke the websocket protocol (an unmasked frame, a bad opcode, ...).
+    ClientProtocol(String),
     /// The browser's connection failed.
     ClientError(String),
     /// The console's connection failed.
@@ -47,6 +51,8 @@ impl RelayEnd {
             RelayEnd::ConsoleClosed => "console closed".into(),
             RelayEnd::IdleTimeout => "idle timeout".into(),
             RelayEnd::Shutdown => "proxy shutting down".into(),
+            RelayEnd::MessageTooBig(e) => format!("client message too big: {e}"),
+            RelayEnd::ClientProtocol(e) => format!("client protocol error: {e}"),
             RelayEnd::ClientError(e) => format!("client error: {e}"),
             RelayEnd::ConsoleError(e) => format!("console error: {e}"),
         }
@@ -220,6 +226,12 @@ impl Relay {
                     Err(tungstenite::Error::Protocol(
                         tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
                     )) => return Step::End(RelayEnd::ClientClosed),
+                    Err(e @ tungstenite::Error::Capacity(_)) => {
+                        return Step::End(RelayEnd::MessageTooBig(e.to_string()))
+                    }
+                    Err(e @ tungstenite::Error::Protocol(_)) => {
+                        return Step::End(RelayEnd::ClientProtocol(e.to_string()))
+                    }
                     Err(e) => return Step::End(RelayEnd::ClientError(e.to_string())),
                 }
             }

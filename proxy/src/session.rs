@@ -307,6 +307,10 @@ fn relay(
             CloseCode::Error,
             error::console_failed_reason(registration.id()),
         )),
+        RelayEnd::MessageTooBig(_) => Some((CloseCode::Size, "message too big".to_string())),
+        RelayEnd::ClientProtocol(_) => {
+            Some((CloseCode::Protocol, "websocket protocol error".to_string()))
+        }
         RelayEnd::ClientClosed | RelayEnd::ClientError(_) => None,
     };
     if let Some((code, reason)) = goodbye {

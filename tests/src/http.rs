@@ -1,9 +1,12 @@
 //! Raw HTTP exchanges with the proxy over plain TCP, for requests a websocket client will not
-//! send: oversized heads, odd paths, repeated parameters. The answer is parsed with `httparse`.
+//! send: oversized heads, odd paths, repeated parameters, bad upgrades, drip-fed heads, floods
+//! from one client address. The answer is parsed with `httparse`.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use socket2::{Domain, Socket, Type};
 
 /// How long one exchange may take in all (connect, write, read to the end).
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,27 +33,43 @@ impl Response {
     }
 }
 
-/// Sends `request` as is to `addr` and reads until the proxy closes the connection (a reset
-/// after the answer counts as the end: a server may reset a connection whose request it did
-/// not read to the end). Panics if no complete HTTP answer arrives within
-/// [`EXCHANGE_TIMEOUT`], with what did arrive.
+/// Sends `request` as is to `addr` and reads the answer: up to the end of the head for `101`
+/// (the websocket stays open), else until the proxy closes the connection (a reset after the
+/// answer counts as the end: a server may reset a connection whose request it did not read to
+/// the end). Panics if no complete HTTP answer arrives, with what did arrive.
 pub fn exchange(addr: SocketAddr, request: &[u8]) -> Response {
-    let deadline = Instant::now() + EXCHANGE_TIMEOUT;
     let mut tcp = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    tcp.set_write_timeout(Some(EXCHANGE_TIMEOUT))
-        .expect("set_write_timeout");
+    set_timeouts(&tcp);
     // The proxy may answer and close before it read everything: a failed write is not the
     // test's verdict, the answer is.
     let _ = tcp.write_all(request);
+    read_response(&mut tcp)
+}
+
+/// [`exchange`] over TLS, trusting the test PKI's CA (the proxy's wss listener).
+pub fn exchange_tls(addr: SocketAddr, request: &[u8]) -> Response {
+    let tcp = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    set_timeouts(&tcp);
+    let mut tls = crate::ws::Client::default()
+        .tls(&addr.ip().to_string(), tcp)
+        .unwrap_or_else(|e| panic!("TLS to {addr}: {e}"));
+    let _ = tls.write_all(request);
+    read_response(&mut tls)
+}
+
+fn set_timeouts(tcp: &TcpStream) {
+    tcp.set_read_timeout(Some(EXCHANGE_TIMEOUT))
+        .expect("set_read_timeout");
+    tcp.set_write_timeout(Some(EXCHANGE_TIMEOUT))
+        .expect("set_write_timeout");
+}
+
+/// Reads one answer from `stream`, as [`exchange`] does (the caller sets its timeouts).
+pub fn read_response(stream: &mut impl Read) -> Response {
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        tcp.set_read_timeout(Some(left)).expect("set_read_timeout");
-        match tcp.read(&mut buf) {
+    while parse(&raw).is_none_or(|r| r.status != 101) {
+        match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => raw.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -59,10 +78,23 @@ pub fn exchange(addr: SocketAddr, request: &[u8]) -> Response {
     }
     parse(&raw).unwrap_or_else(|| {
         panic!(
-            "no complete HTTP answer from {addr}; got {:?}",
+            "no complete HTTP answer; got {:?}",
             String::from_utf8_lossy(&raw)
         )
     })
+}
+
+/// Connects to `to` from the local address `source` (any of 127.0.0.0/8 is this host), so that
+/// one test can be several clients.
+pub fn connect_from(source: IpAddr, to: SocketAddr) -> TcpStream {
+    let socket = Socket::new(Domain::for_address(to), Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::new(source, 0).into())
+        .unwrap_or_else(|e| panic!("bind {source}: {e}"));
+    socket
+        .connect_timeout(&to.into(), Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connect {source} -> {to}: {e}"));
+    socket.into()
 }
 
 /// [`exchange`] of `GET target HTTP/1.1` with a `Host` header and nothing else.

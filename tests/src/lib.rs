@@ -17,7 +17,6 @@ pub mod pki;
 pub mod ports;
 pub mod proxy;
 pub mod qemu;
-pub mod raw_http;
 pub mod reasons;
 pub mod rfb;
 pub mod scratch;

@@ -178,7 +178,8 @@ impl Client {
         }
     }
 
-    fn tls(&self, host: &str, tcp: TcpStream) -> Result<TlsStream, String> {
+    /// A TLS client connection over `tcp` to `host`, trusting [`Client::ca`].
+    pub fn tls(&self, host: &str, tcp: TcpStream) -> Result<TlsStream, String> {
         let ca = self.ca.clone().unwrap_or_else(|| pki().trusted.ca_cert());
         let mut roots = rustls::RootCertStore::empty();
         for cert in
@@ -211,7 +212,8 @@ pub fn refusal(url: &str) -> Refusal {
     Client::default().refusal(url)
 }
 
-type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+/// A blocking TLS client stream.
+pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 /// TCP, or TLS over TCP, shared so that the client can go on reading a refusal's body after
 /// tungstenite gave up on the handshake (it keeps only what arrived with the headers).

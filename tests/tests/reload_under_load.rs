@@ -51,6 +51,8 @@ fn sighup_with_200_sessions_relaying_drops_none() {
         Config::new()
             .tls()
             .set("max_connections", &(2 * SESSIONS).to_string())
+            // Every session comes from 127.0.0.1.
+            .set("max_connections_per_client", "0")
             .token(TOKEN, &echo.addr()),
     );
     let sessions: Vec<Ws> = (0..SESSIONS).map(|_| ws::open(&proxy.url(TOKEN))).collect();

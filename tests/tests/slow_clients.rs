@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use consolegate_tests::fds;
+use consolegate_tests::http::{connect_from, read_response, upgrade_request};
 use consolegate_tests::proxy::{Config, Proxy};
-use consolegate_tests::raw_http::{connect_from, read_response, upgrade_request};
 use consolegate_tests::rfb;
 use consolegate_tests::scratch::TempDir;
 use consolegate_tests::setup::{assert_qemu_console, VncSetup};

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use consolegate_tests::backend::{Backend, Behaviour};
+use consolegate_tests::http::{exchange, upgrade_request};
 use consolegate_tests::proxy::{Config, Proxy};
-use consolegate_tests::raw_http::{exchange, upgrade_request};
 use consolegate_tests::wait;
 
 const TOKEN: &str = "upgrade-check-7d1e";
@@ -55,7 +55,7 @@ fn every_bad_upgrade_is_refused_before_the_console_is_dialled() {
         ),
     ];
     for (request, reason) in &cases {
-        let response = exchange(proxy.addr(), request);
+        let response = exchange(proxy.addr(), request.as_bytes());
         assert_eq!(
             (response.status, response.body.as_str()),
             (400, format!("consolegate: {reason}\n").as_str()),
@@ -67,7 +67,7 @@ fn every_bad_upgrade_is_refused_before_the_console_is_dialled() {
         0,
         "a bad upgrade must never dial the console"
     );
-    let response = exchange(proxy.addr(), &good);
+    let response = exchange(proxy.addr(), good.as_bytes());
     assert_eq!(response.status, 101, "{response:?}\n{}", proxy.log());
     assert_eq!(response.header("Sec-WebSocket-Protocol"), Some("binary"));
     assert_eq!(
@@ -86,7 +86,7 @@ fn no_subprotocol_offered_is_fine() {
     let backend = Backend::start(Behaviour::Silent);
     let proxy = Proxy::start(Config::new().token(TOKEN, &backend.addr()));
     let request = upgrade_request(PATH, "").replace("Sec-WebSocket-Protocol: binary\r\n", "");
-    let response = exchange(proxy.addr(), &request);
+    let response = exchange(proxy.addr(), request.as_bytes());
     assert_eq!(response.status, 101, "{response:?}");
     assert_eq!(response.header("Sec-WebSocket-Protocol"), None);
 }

@@ -3,6 +3,17 @@
 
 use std::fs;
 
+/// Lowers the descriptor limit (`RLIMIT_NOFILE`) of the running process `pid` to `limit`.
+pub fn set_limit(pid: i32, limit: u64) {
+    let new = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: `new` is a valid rlimit; the old value is not asked for (NULL).
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit({pid}): {}", std::io::Error::last_os_error());
+}
+
 /// The number of threads of `pid` (entries of `/proc/PID/task`).
 pub fn threads(pid: i32) -> usize {
     count(&format!("/proc/{pid}/task"))

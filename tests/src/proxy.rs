@@ -82,8 +82,6 @@ pub struct Config {
     raw: Option<String>,
     /// `RUST_LOG` for this proxy, instead of [`rust_log`]'s.
     rust_log: Option<String>,
-    /// The proxy's descriptor limit (`RLIMIT_NOFILE`), instead of the test's.
-    fd_limit: Option<u64>,
 }
 
 impl Default for Config {
@@ -106,7 +104,6 @@ impl Config {
             tokens: String::new(),
             raw: None,
             rust_log: None,
-            fd_limit: None,
         };
         let port = config.port();
         config
@@ -256,12 +253,6 @@ impl Config {
         self
     }
 
-    /// Runs the proxy with at most `limit` descriptors open.
-    pub fn fd_limit(mut self, limit: u64) -> Self {
-        self.fd_limit = Some(limit);
-        self
-    }
-
     /// Replaces the generated text with `text` (the listen port, scratch directory and token
     /// file stay as they are; use [`Config::port`] and [`Config::dir`] to refer to them).
     pub fn with_text(mut self, text: String) -> Self {
@@ -359,22 +350,12 @@ impl Proxy {
             .stdin(Stdio::null())
             .stdout(stderr.try_clone().expect("dup stderr.log"))
             .stderr(stderr);
-        let fd_limit = config.fd_limit.map(|n| libc::rlimit {
-            rlim_cur: n,
-            rlim_max: n,
-        });
-        // SAFETY: the closure only calls prctl(2) and setrlimit(2), which are
-        // async-signal-safe. The proxy gets SIGKILL when the thread that started it ends, so a
-        // killed test run (whose drops never run) leaves no proxy behind; every test drops its
-        // proxy on its own thread.
+        // SAFETY: the closure only calls prctl(2), which is async-signal-safe. The proxy gets
+        // SIGKILL when the thread that started it ends, so a killed test run (whose drops
+        // never run) leaves no proxy behind; every test drops its proxy on its own thread.
         unsafe {
-            command.pre_exec(move || {
+            command.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if let Some(limit) = &fd_limit {
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, limit) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
                 Ok(())
             })
         };

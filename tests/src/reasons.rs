@@ -47,3 +47,16 @@ fn session_number(text: &str, prefix: &str, suffix: &str) -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// Asserts that an RFB failure reason is `Console unavailable: ` + one of [`PHRASES`] +
+/// ` (session N).` (after any prefix the RFB client adds); returns N.
+pub fn session_of_rfb_reason(reason: &str) -> u64 {
+    let start = reason
+        .find("Console unavailable: ")
+        .unwrap_or_else(|| panic!("RFB failure reason {reason:?} is not generic"));
+    let generic = &reason[start + "Console unavailable: ".len()..];
+    let generic = generic
+        .strip_suffix('.')
+        .unwrap_or_else(|| panic!("RFB failure reason {reason:?} does not end in '.'"));
+    session_of_close_reason(generic)
+}

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use consolegate_tests::backend::{assert_echoes, reset, Backend, Behaviour};
 use consolegate_tests::fds::{self, Usage};
-use consolegate_tests::ports;
 use consolegate_tests::proxy::{Config, Proxy};
 use consolegate_tests::qemu::{Mode, Qemu};
 use consolegate_tests::rfb::{self, Version};
 use consolegate_tests::setup::assert_qemu_console;
 use consolegate_tests::ws::{self, Refusal, Ws};
+use consolegate_tests::{ports, reasons};
 
 /// How long after a deadline (or a fault) the proxy may take to act on it.
 const SLACK: Duration = Duration::from_secs(2);
@@ -81,11 +81,15 @@ const OPERATOR_HINTS: &[&str] = &[
     "is this",
 ];
 
-/// Asserts that a reason shown to the browser is generic: not empty, and naming neither the
-/// console's address nor a configuration hint.
+/// Asserts that a reason shown to the browser is generic (a phrase and the session number),
+/// naming neither the console's address nor a configuration hint.
 fn assert_generic(reason: &str, console: &str) {
     let port = console.rsplit(':').next().unwrap_or(console);
-    assert!(!reason.trim().is_empty(), "an empty reason");
+    if reason.contains("Console unavailable: ") {
+        reasons::session_of_rfb_reason(reason);
+    } else {
+        reasons::session_of_close_reason(reason);
+    }
     for detail in ["127.0.0.1", port, "localhost"]
         .iter()
         .chain(OPERATOR_HINTS)

@@ -140,9 +140,20 @@ impl RedisSource {
         Ok(source)
     }
 
+    /// Runs the command `name` on `token`'s key within `timeout`. Failures are logged at
+    /// debug level with the token's hash.
+    fn run<T: ::redis::FromRedisValue>(&self, name: &str, token: &str) -> Result<T, TokenError> {
+        let mut cmd = ::redis::cmd(name);
+        cmd.arg(format!("{}{token}", self.prefix));
+        self.query(&cmd, Instant::now() + self.timeout)
+            .inspect_err(|e| {
+                log::debug!("{}: token hash {}: {e}", self.shown, token_hash(token));
+            })
+    }
+
     /// Runs `cmd` on a pooled or new connection by `deadline`, retrying once on a new
     /// connection when a pooled one turns out to be closed (Redis restarted, idle timeout).
-    fn run<T: ::redis::FromRedisValue>(
+    fn query<T: ::redis::FromRedisValue>(
         &self,
         cmd: &Cmd,
         deadline: Instant,
@@ -168,20 +179,6 @@ impl RedisSource {
             // command.
             Err(e) => Err(self.failure(e)),
         }
-    }
-
-    /// Runs `cmd` for `token`'s key within the lookup timeout; failures are logged at debug
-    /// level with the token's hash.
-    fn run_for<T: ::redis::FromRedisValue>(
-        &self,
-        token: &str,
-        cmd: &mut Cmd,
-    ) -> Result<T, TokenError> {
-        let deadline = Instant::now() + self.timeout;
-        cmd.arg(format!("{}{token}", self.prefix));
-        self.run(cmd, deadline).inspect_err(|e| {
-            log::debug!("{}: token hash {}: {e}", self.shown, token_hash(token));
-        })
     }
 
     /// A new connection, authenticated and on the URL's database, by `deadline`.
@@ -233,7 +230,7 @@ impl RedisSource {
 
 impl TokenSource for RedisSource {
     fn lookup(&self, token: &str) -> Result<Console, TokenError> {
-        let Some(value) = self.run_for::<Option<Vec<u8>>>(token, &mut ::redis::cmd("GET"))? else {
+        let Some(value) = self.run::<Option<Vec<u8>>>("GET", token)? else {
             return Err(TokenError::Unknown);
         };
         let malformed = |detail: String| TokenError::Malformed {
@@ -249,9 +246,11 @@ impl TokenSource for RedisSource {
         .map_err(malformed)
     }
 
-    /// Deletes the key; only the caller whose `DEL` removed it gets `Ok`.
+    /// Deletes the key; only the caller whose `DEL` removed it gets `Ok`. (Should the
+    /// connection drop after Redis ran the `DEL` but before its answer arrived, the retry
+    /// finds the key gone: the token is lost, never admitted twice.)
     fn consume(&self, token: &str, _: &Console) -> Result<(), TokenError> {
-        match self.run_for::<i64>(token, &mut ::redis::cmd("DEL"))? {
+        match self.run::<i64>("DEL", token)? {
             1 => Ok(()),
             _ => Err(TokenError::AlreadyUsed),
         }

@@ -1,9 +1,8 @@
 //! A websocket client for the tests, on tungstenite: ws and wss (trusting the test CA), with
-//! the headers a browser sets (`Origin`, `Cookie`, `Sec-WebSocket-Protocol: binary`) and any
-//! a test replaces ([`Client::header`]). It returns either the open socket or the HTTP refusal
-//! the proxy answered instead of the upgrade. An open [`Ws`] is also a byte stream
-//! ([`Read`]/[`Write`]): every write is one binary message, reads return the payload of binary
-//! messages in order.
+//! the headers a browser sets (`Origin`, `Cookie`, `Sec-WebSocket-Protocol: binary`). It
+//! returns either the open socket or the HTTP refusal the proxy answered instead of the
+//! upgrade. An open [`Ws`] is also a byte stream ([`Read`]/[`Write`]): every write is one
+//! binary message, reads return the payload of binary messages in order.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -15,7 +14,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::HandshakeError;
-use tungstenite::http::{HeaderName, HeaderValue};
+use tungstenite::http::HeaderValue;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
@@ -54,9 +53,6 @@ pub struct Client {
     pub ca: Option<PathBuf>,
     /// Read and write timeout of the socket.
     pub timeout: Duration,
-    /// Further header fields, each replacing the client's own of the same name (such as
-    /// `Sec-WebSocket-Version`, for requests a browser would not send).
-    pub headers: Vec<(String, String)>,
 }
 
 impl Default for Client {
@@ -67,7 +63,6 @@ impl Default for Client {
             protocols: vec!["binary".into()],
             ca: None,
             timeout: Duration::from_secs(10),
-            headers: Vec::new(),
         }
     }
 }
@@ -91,12 +86,6 @@ impl Client {
         self
     }
 
-    /// With the header field `name: value`, replacing the client's own `name` if it sets one.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
     /// Opens `url` (ws:// or wss://).
     pub fn connect(&self, url: &str) -> Result<Ws, Failure> {
         let transport = |e: &dyn std::fmt::Display| Failure::Transport(format!("{url}: {e}"));
@@ -113,12 +102,6 @@ impl Client {
         }
         if !self.protocols.is_empty() {
             add("Sec-WebSocket-Protocol", &self.protocols.join(", "));
-        }
-        for (name, value) in &self.headers {
-            headers.insert(
-                HeaderName::from_bytes(name.as_bytes()).expect("header name"),
-                HeaderValue::from_str(value).expect("header value"),
-            );
         }
         let uri = request.uri().clone();
         let host = uri

@@ -11,6 +11,7 @@ use std::fs;
 use std::time::Duration;
 
 use consolegate_tests::backend::{Backend, Behaviour};
+use consolegate_tests::http::{exchange, upgrade_request};
 use consolegate_tests::ports;
 use consolegate_tests::proxy::{Config, Proxy};
 use consolegate_tests::redis::Redis;
@@ -96,6 +97,11 @@ fn refused(status: u16, reason: &str) -> Refusal {
     }
 }
 
+/// The refusal of a websocket request for [`TOKEN`] through `proxy`.
+fn refusal(proxy: &Proxy) -> Refusal {
+    Client::default().refusal(&proxy.url(TOKEN))
+}
+
 fn already_used() -> Refusal {
     refused(404, "unknown or expired token")
 }
@@ -107,7 +113,7 @@ fn assert_admitted_once(store: &Store, proxy: &Proxy, others: &[&Proxy]) {
     store.assert_stored(false);
     for p in [proxy].iter().chain(others) {
         assert_eq!(
-            Client::default().refusal(&p.url(TOKEN)),
+            refusal(p),
             already_used(),
             "{:?}: a used single-use token",
             store.source
@@ -116,15 +122,10 @@ fn assert_admitted_once(store: &Store, proxy: &Proxy, others: &[&Proxy]) {
     ws.close();
 }
 
-/// Two requests from `client` through `proxy` both get `refusal`, and the token stays.
-fn assert_refused_twice(store: &Store, proxy: &Proxy, client: &Client, refusal: Refusal) {
+/// Two `request`s both get `refusal`, and the token stays.
+fn assert_refused_twice(store: &Store, refusal: Refusal, request: impl Fn() -> Refusal) {
     for attempt in 0..2 {
-        assert_eq!(
-            client.refusal(&proxy.url(TOKEN)),
-            refusal,
-            "{:?}: attempt {attempt}",
-            store.source
-        );
+        assert_eq!(request(), refusal, "{:?}: attempt {attempt}", store.source);
     }
     store.assert_stored(true);
 }
@@ -134,7 +135,7 @@ fn console_refusing_the_connection_leaves_the_token(source: Source) {
     let store = Store::new(source, "vnc", &format!("127.0.0.1:{}", port.port()));
     let proxy = store.proxy(|c| c);
     let nothing_listens = refused(502, "console unreachable");
-    assert_refused_twice(&store, &proxy, &Client::default(), nothing_listens);
+    assert_refused_twice(&store, nothing_listens, || refusal(&proxy));
 
     let console = Backend::start_on(port, Behaviour::Silent);
     assert_admitted_once(&store, &proxy, &[]);
@@ -149,9 +150,16 @@ fn websocket_version_8_leaves_the_token(source: Source) {
     let console = Backend::start(Behaviour::Silent);
     let store = Store::new(source, "vnc", &console.addr());
     let proxy = store.proxy(|c| c);
-    let old_browser = Client::default().header("Sec-WebSocket-Version", "8");
+    let version_8 = upgrade_request(&format!("/websockify?token={TOKEN}"), "")
+        .replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8");
     let version = "unsupported websocket version (send Sec-WebSocket-Version: 13)";
-    assert_refused_twice(&store, &proxy, &old_browser, refused(400, version));
+    assert_refused_twice(&store, refused(400, version), || {
+        let answer = exchange(proxy.addr(), version_8.as_bytes());
+        Refusal {
+            status: answer.status,
+            body: answer.body,
+        }
+    });
     assert_eq!(
         console.accepted(),
         0,
@@ -169,7 +177,7 @@ fn kind_without_driver_leaves_the_token(source: Source) {
     let no_grace = |c: Config| c.section("tokens", "spice_grace_seconds", "0");
     let vnc_only = store.proxy(|c| no_grace(c.fault_driver("ok")));
     let no_driver = refused(502, "no security driver serves spice consoles");
-    assert_refused_twice(&store, &vnc_only, &Client::default(), no_driver);
+    assert_refused_twice(&store, no_driver, || refusal(&vnc_only));
 
     if source == Source::Redis {
         // A proxy that serves SPICE, sharing the store, admits it once; then it is used up
@@ -184,7 +192,7 @@ fn target_outside_allowed_targets_leaves_the_token(source: Source) {
     let store = Store::new(source, "vnc", &console.addr());
     let strict = store.proxy(|c| c.set("allowed_targets", "192.0.2.0/24"));
     let not_allowed = refused(403, "console not allowed");
-    assert_refused_twice(&store, &strict, &Client::default(), not_allowed);
+    assert_refused_twice(&store, not_allowed, || refusal(&strict));
     assert_eq!(console.accepted(), 0, "{source:?}");
 
     if source == Source::Redis {

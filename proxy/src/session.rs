@@ -2,7 +2,8 @@
 //! deadline:
 //!
 //! 1. TLS (wss) and the HTTP request head — `handshake_timeout`;
-//! 2. Origin check, token lookup, driver choice, TCP connect to the console — `connect_timeout`;
+//! 2. Origin check, token lookup, driver choice, TCP connect to the console — `connect_timeout`
+//!    — then a single-use token is consumed;
 //! 3. `101 Switching Protocols`, then the driver's handshake — `handshake_timeout`;
 //! 4. the relay — `idle_timeout`, until one side closes;
 //! 5. the audit line.
@@ -172,9 +173,9 @@ fn open(
         };
     }
 
-    // 2. Everything about the request is checked before the token is looked up, so that a
-    // request that would not get 101 never consumes a single-use token. Then the token, the
-    // driver and the console connection.
+    // 2. Everything about the request is checked before the token is looked up. Then the
+    // token is looked up (not consumed), the driver chosen and the console connected; a
+    // single-use token is consumed last, so that a request that does not get 101 leaves it.
     let upgrade = match http_upgrade::check_upgrade(&request.request) {
         Ok(upgrade) => upgrade,
         Err(e) => return Err(refuse(&mut front, SessionError::BadUpgrade(e))),
@@ -195,11 +196,10 @@ fn open(
     audit.token_hash = token_hash(&token);
     // One budget for the lookup and the TCP connect together.
     let connect_deadline = Instant::now() + config.connect_timeout;
-    let console = match shared.tokens.take(&token) {
+    let console = match shared.tokens.lookup(&token) {
         Ok(c) if c.is_expired(SystemTime::now()) => Err(TokenError::Expired),
         other => other,
     };
-    drop(token);
     let console = match console {
         Ok(c) => c,
         Err(e) => return Err(refuse(&mut front, SessionError::Token(e))),
@@ -215,6 +215,16 @@ fn open(
         Ok(s) => s,
         Err(e) => return Err(refuse(&mut front, e)),
     };
+    // Only now, with nothing left that could refuse the request, is a single-use token used
+    // up; if another request got it first, this one is refused and its console connection
+    // closed unused.
+    if console.single_use {
+        if let Err(e) = shared.tokens.consume(&token, &console) {
+            drop(back);
+            return Err(refuse(&mut front, SessionError::Token(e)));
+        }
+    }
+    drop(token);
 
     // 3. Upgrade, then the driver's handshake, both within handshake_timeout.
     let handshake_deadline = Instant::now() + config.handshake_timeout;

@@ -15,20 +15,20 @@ fn a_malformed_token_never_reaches_the_token_file() {
     std::fs::write(&path, format!("..: h:1\n.: h:2\n{long}: h:3\nvm-1: h:4\n")).unwrap();
     let src = open(&format!("file:{}", path.display()), "");
     assert_eq!(
-        src.take(".."),
+        src.lookup(".."),
         Err(TokenError::BadFormat(FormatViolation::DotSegment))
     );
     assert_eq!(
-        src.take("."),
+        src.lookup("."),
         Err(TokenError::BadFormat(FormatViolation::DotSegment))
     );
     assert_eq!(
-        src.take(&long),
+        src.lookup(&long),
         Err(TokenError::BadFormat(FormatViolation::TooLong))
     );
     assert_eq!(
-        src.take("vm 1"),
+        src.lookup("vm 1"),
         Err(TokenError::BadFormat(FormatViolation::BadCharacter))
     );
-    assert_eq!(src.take("vm-1").unwrap().port, 4);
+    assert_eq!(src.lookup("vm-1").unwrap().port, 4);
 }

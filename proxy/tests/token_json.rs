@@ -6,7 +6,7 @@ mod token_support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use consolegate::token::{token_hash, Kind, TokenError, TokenSource};
-use token_support::{open, scratch};
+use token_support::{admit, open, scratch};
 
 fn unix_now() -> u64 {
     SystemTime::now()
@@ -34,23 +34,27 @@ fn found_unknown_expired_and_single_use() {
     let src = open(&format!("json:{}", path.display()), "");
     assert_eq!(src.describe(), format!("json:{}", path.display()));
 
-    let c = src.take("vnc-1").unwrap();
+    let c = src.lookup("vnc-1").unwrap();
     assert_eq!((c.kind, c.address().as_str()), (Kind::Vnc, "10.0.0.5:5901"));
     assert_eq!(
         (c.username.as_deref(), c.password.as_deref()),
         (Some("alice"), Some("pw"))
     );
     assert_eq!(
-        src.take("vnc-1").unwrap().port,
+        src.lookup("vnc-1").unwrap().port,
         5901,
         "not single-use: usable again"
     );
 
-    assert_eq!(src.take("nope"), Err(TokenError::Unknown));
-    assert_eq!(src.take("old"), Err(TokenError::Expired));
-    assert_eq!(src.take("fresh").unwrap().kind, Kind::Serial);
-    assert!(src.take("once").unwrap().single_use);
-    assert_eq!(src.take("once"), Err(TokenError::AlreadyUsed));
+    assert_eq!(src.lookup("nope"), Err(TokenError::Unknown));
+    assert_eq!(src.lookup("old"), Err(TokenError::Expired));
+    assert_eq!(src.lookup("fresh").unwrap().kind, Kind::Serial);
+    assert!(src.lookup("once").unwrap().single_use);
+    assert!(
+        admit(&*src, "once").is_ok(),
+        "a lookup alone does not consume"
+    );
+    assert_eq!(src.lookup("once"), Err(TokenError::AlreadyUsed));
 }
 
 #[test]
@@ -64,10 +68,10 @@ fn a_malformed_entry_names_the_file_and_the_token_hash() {
     .unwrap();
     let src = open(&format!("json:{}", path.display()), "");
     assert!(
-        src.take("good").is_ok(),
+        src.lookup("good").is_ok(),
         "one bad entry does not spoil the others"
     );
-    let err = src.take("sekrit").unwrap_err();
+    let err = src.lookup("sekrit").unwrap_err();
     assert_eq!(
         err,
         TokenError::Malformed {
@@ -103,7 +107,7 @@ fn a_file_that_is_not_json_fails_at_open_and_keeps_old_tokens_on_reload() {
     let src = open(&format!("json:{}", path.display()), "");
     std::fs::write(&path, r#"{"t": "#).unwrap();
     assert!(matches!(src.reload(), Err(TokenError::Malformed { .. })));
-    assert_eq!(src.take("t").unwrap().port, 1, "the previous tokens stay");
+    assert_eq!(src.lookup("t").unwrap().port, 1, "the previous tokens stay");
 }
 
 #[test]
@@ -112,7 +116,7 @@ fn changes_are_picked_up_within_a_second_and_on_reload() {
     let path = dir.join("tokens.json");
     std::fs::write(&path, r#"{"a": {"address": "h:1"}}"#).unwrap();
     let src = open(&format!("json:{}", path.display()), "");
-    assert_eq!(src.take("b"), Err(TokenError::Unknown));
+    assert_eq!(src.lookup("b"), Err(TokenError::Unknown));
 
     std::fs::write(
         &path,
@@ -120,12 +124,12 @@ fn changes_are_picked_up_within_a_second_and_on_reload() {
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(src.take("b").unwrap().port, 2);
+    assert_eq!(src.lookup("b").unwrap().port, 2);
 
     std::fs::write(&path, r#"{"c": {"address": "h:3"}}"#).unwrap();
     src.reload().unwrap();
-    assert_eq!(src.take("c").unwrap().port, 3);
-    assert_eq!(src.take("a"), Err(TokenError::Unknown));
+    assert_eq!(src.lookup("c").unwrap().port, 3);
+    assert_eq!(src.lookup("a"), Err(TokenError::Unknown));
 }
 
 #[test]
@@ -143,13 +147,13 @@ fn a_single_use_spice_token_serves_its_channels_for_the_grace_time() {
     );
     for channel in 0..4 {
         assert_eq!(
-            src.take("s").unwrap().kind,
+            admit(&*src, "s").unwrap().kind,
             Kind::Spice,
             "channel {channel}"
         );
     }
     std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(src.take("s"), Err(TokenError::AlreadyUsed));
+    assert_eq!(src.lookup("s"), Err(TokenError::AlreadyUsed));
 }
 
 #[test]
@@ -165,7 +169,7 @@ fn the_example_file_loads_without_problems() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/tokens.json.example");
     let src = consolegate::token::json::JsonFile::open(path).unwrap();
     assert_eq!(src.problems(), Vec::<String>::new());
-    let spice = src.take("c3d2e1f0a9b8c7d6").unwrap();
+    let spice = src.lookup("c3d2e1f0a9b8c7d6").unwrap();
     assert_eq!((spice.kind, spice.single_use), (Kind::Spice, true));
 }
 
@@ -177,9 +181,9 @@ fn a_malformed_token_never_reaches_the_json_file() {
     let src = open(&format!("json:{}", path.display()), "");
     for token in ["..", "a b"] {
         assert!(
-            matches!(src.take(token), Err(TokenError::BadFormat(_))),
+            matches!(src.lookup(token), Err(TokenError::BadFormat(_))),
             "{token:?}: refused before the file is asked"
         );
     }
-    assert_eq!(src.take("ok").unwrap().port, 3);
+    assert_eq!(src.lookup("ok").unwrap().port, 3);
 }

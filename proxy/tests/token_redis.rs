@@ -1,6 +1,6 @@
 //! `token_source = redis://…` and `rediss://…` against a real `redis-server` on loopback:
-//! websockify's layouts and the JSON console object, lifetime rules, the atomic single-use take
-//! raced by two "proxies", and a Redis that is down or hangs.
+//! websockify's layouts and the JSON console object, lifetime rules, lookups that never consume
+//! and the atomic single-use consume raced by two "proxies", and a Redis that is down or hangs.
 
 mod token_support;
 
@@ -9,7 +9,7 @@ use std::sync::Barrier;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use consolegate::token::{token_hash, Kind, TokenError};
-use token_support::{free_port, open, pki, timed, Redis};
+use token_support::{admit, free_port, open, pki, timed, Redis};
 
 const PREFIX: &str = "[token_redis]\nprefix = consolegate:\n";
 
@@ -40,19 +40,19 @@ fn websockify_layouts_and_the_console_object() {
     let src = open(&redis.url(), UNPREFIXED);
     assert_eq!(src.describe(), redis.url());
 
-    assert_eq!(src.take("ws-json").unwrap().address(), "10.0.0.5:5901");
-    assert_eq!(src.take("ws-plain").unwrap().port, 5902);
-    let c = src.take("url").unwrap();
+    assert_eq!(src.lookup("ws-json").unwrap().address(), "10.0.0.5:5901");
+    assert_eq!(src.lookup("ws-plain").unwrap().port, 5902);
+    let c = src.lookup("url").unwrap();
     assert_eq!(
         (c.kind, c.password.as_deref()),
         (Kind::Spice, Some("ticket"))
     );
-    let c = src.take("full").unwrap();
+    let c = src.lookup("full").unwrap();
     assert_eq!(
         (c.kind, c.address().as_str(), c.username.as_deref()),
         (Kind::Serial, "[fd00::1]:7000", Some("u"))
     );
-    assert_eq!(src.take("absent"), Err(TokenError::Unknown));
+    assert_eq!(src.lookup("absent"), Err(TokenError::Unknown));
 }
 
 #[test]
@@ -87,22 +87,34 @@ fn prefix_expiry_single_use_and_malformed() {
         .unwrap();
     let src = open(&redis.url(), PREFIX);
 
-    assert_eq!(src.take("t").unwrap().port, 1);
+    assert_eq!(src.lookup("t").unwrap().port, 1);
     assert_eq!(
-        src.take("t2"),
+        src.lookup("t2"),
         Err(TokenError::Unknown),
         "keys without the prefix are not tokens"
     );
-    assert_eq!(src.take("old"), Err(TokenError::Expired));
+    assert_eq!(src.lookup("old"), Err(TokenError::Expired));
 
-    assert!(src.take("once").unwrap().single_use);
+    let once = src.lookup("once").unwrap();
+    assert!(once.single_use);
+    let other_proxy = open(&redis.url(), PREFIX);
+    assert_eq!(other_proxy.lookup("once"), Ok(once.clone()));
+    assert!(
+        redis.exists("consolegate:once"),
+        "a lookup alone consumes nothing"
+    );
+    assert_eq!(src.consume("once", &once), Ok(()));
     assert!(
         !redis.exists("consolegate:once"),
         "consumed in Redis, for every proxy"
     );
-    assert_eq!(src.take("once"), Err(TokenError::AlreadyUsed));
-    let other_proxy = open(&redis.url(), PREFIX);
-    assert_eq!(other_proxy.take("once"), Err(TokenError::Unknown));
+    assert_eq!(src.lookup("once"), Err(TokenError::AlreadyUsed));
+    assert_eq!(other_proxy.lookup("once"), Err(TokenError::Unknown));
+    assert_eq!(
+        other_proxy.consume("once", &once),
+        Err(TokenError::AlreadyUsed),
+        "the other proxy looked it up before, but the key is gone"
+    );
 
     let location = format!(
         "{} key 'consolegate:' + token hash {}",
@@ -110,19 +122,19 @@ fn prefix_expiry_single_use_and_malformed() {
         token_hash("bad")
     );
     assert_eq!(
-        src.take("bad"),
+        src.lookup("bad"),
         Err(TokenError::Malformed {
             location,
             detail: "address: bad port '99999'".into()
         })
     );
-    let err = src.take("worse").unwrap_err().to_string();
+    let err = src.lookup("worse").unwrap_err().to_string();
     assert!(err.contains("not valid JSON (Eof error"), "{err}");
 
-    assert_eq!(src.take("ttl").unwrap().port, 5);
+    assert_eq!(src.lookup("ttl").unwrap().port, 5);
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(
-        src.take("ttl"),
+        src.lookup("ttl"),
         Err(TokenError::Unknown),
         "Redis's own expiry makes it unknown"
     );
@@ -145,7 +157,7 @@ fn two_proxies_racing_on_a_single_use_token_admit_exactly_one() {
                     let (proxy, start, token) = (&proxies[i % 2], &start, &token);
                     s.spawn(move || {
                         start.wait();
-                        proxy.take(token)
+                        admit(&**proxy, token)
                     })
                 })
                 .collect();
@@ -164,10 +176,47 @@ fn two_proxies_racing_on_a_single_use_token_admit_exactly_one() {
 }
 
 #[test]
+fn of_many_callers_that_looked_a_token_up_exactly_one_consumes_it() {
+    let redis = Redis::start();
+    let proxies = [open(&redis.url(), PREFIX), open(&redis.url(), PREFIX)];
+    redis.set(
+        "consolegate:late",
+        r#"{"type": "vnc", "address": "h:1", "single_use": true}"#,
+    );
+    // Every caller has looked the token up before any consumes it.
+    let looked_up = Barrier::new(20);
+    let results: Vec<Result<(), TokenError>> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..20)
+            .map(|i| {
+                let (proxy, looked_up) = (&proxies[i % 2], &looked_up);
+                s.spawn(move || {
+                    let console = proxy.lookup("late").expect("nobody consumed it yet");
+                    looked_up.wait();
+                    proxy.consume("late", &console)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(TokenError::AlreadyUsed))),
+        "{results:?}"
+    );
+    assert!(!redis.exists("consolegate:late"));
+}
+
+#[test]
 fn a_redis_that_is_down_is_unavailable_at_once() {
     let url = format!("redis://127.0.0.1:{}/0", free_port());
     let src = open(&url, PREFIX);
-    let (result, took) = timed(|| src.take("t"));
+    let (result, took) = timed(|| src.lookup("t"));
     match result {
         Err(TokenError::Unavailable(why)) => assert!(why.starts_with(&format!("{url}: ")), "{why}"),
         other => panic!("expected Unavailable, got {other:?}"),
@@ -181,7 +230,11 @@ fn a_hanging_redis_times_out_and_later_answers_stay_in_step() {
     redis.set("consolegate:a", "h:1");
     redis.set("consolegate:b", "h:2");
     let src = open(&redis.url(), PREFIX_SHORT_TIMEOUT);
-    assert_eq!(src.take("a").unwrap().port, 1, "a pooled connection exists");
+    assert_eq!(
+        src.lookup("a").unwrap().port,
+        1,
+        "a pooled connection exists"
+    );
 
     // DEBUG SLEEP blocks the whole server, as a stuck Redis would.
     let sleeper = std::thread::spawn({
@@ -189,7 +242,7 @@ fn a_hanging_redis_times_out_and_later_answers_stay_in_step() {
         move || redis::cmd("DEBUG").arg("SLEEP").arg(1.5).exec(&mut cli)
     });
     std::thread::sleep(Duration::from_millis(100));
-    let (result, took) = timed(|| src.take("a"));
+    let (result, took) = timed(|| src.lookup("a"));
     assert_eq!(result, Err(TokenError::Timeout(Duration::from_millis(500))));
     assert!(
         took >= Duration::from_millis(400) && took < Duration::from_millis(1000),
@@ -198,8 +251,8 @@ fn a_hanging_redis_times_out_and_later_answers_stay_in_step() {
     sleeper.join().unwrap().unwrap();
 
     // The connection that timed out is gone: its late reply cannot answer this lookup.
-    assert_eq!(src.take("b").unwrap().port, 2);
-    assert_eq!(src.take("a").unwrap().port, 1);
+    assert_eq!(src.lookup("b").unwrap().port, 2);
+    assert_eq!(src.lookup("a").unwrap().port, 1);
 }
 
 #[test]
@@ -214,9 +267,9 @@ fn a_server_that_accepts_but_never_answers_times_out_without_blocking_others() {
     let stuck = open(&silent, PREFIX_SHORT_TIMEOUT);
     let healthy = open(&redis.url(), PREFIX_SHORT_TIMEOUT);
     std::thread::scope(|s| {
-        let waiting = s.spawn(|| timed(|| stuck.take("t")));
+        let waiting = s.spawn(|| timed(|| stuck.lookup("t")));
         std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(healthy.take("t").unwrap().port, 9);
+        assert_eq!(healthy.lookup("t").unwrap().port, 9);
         let (result, took) = waiting.join().unwrap();
         assert_eq!(result, Err(TokenError::Timeout(Duration::from_millis(500))));
         assert!(took < Duration::from_millis(1000), "{took:?}");
@@ -235,14 +288,14 @@ fn rediss_with_a_client_certificate() {
         pki.path("client-key.pem").display(),
     );
     let src = open(&redis.tls_url(), &conf);
-    assert_eq!(src.take("t").unwrap().port, 5901);
+    assert_eq!(src.lookup("t").unwrap().port, 5901);
 
     let ca_only = format!(
         "{PREFIX}ca_certificate = {}\n",
         pki.path("ca-cert.pem").display()
     );
     let src = open(&redis.tls_url(), &ca_only);
-    match src.take("t") {
+    match src.lookup("t") {
         Err(TokenError::Unavailable(why)) => assert!(why.starts_with(&redis.tls_url()), "{why}"),
         other => panic!("without a client certificate: expected Unavailable, got {other:?}"),
     }
@@ -288,13 +341,13 @@ fn the_url_s_user_password_and_database_are_used_and_never_shown() {
         src.describe(),
         format!("redis://127.0.0.1:{}/2", redis.port)
     );
-    assert_eq!(src.take("t").unwrap().port, 22);
+    assert_eq!(src.lookup("t").unwrap().port, 22);
 
     let wrong = open(
         &format!("redis://proxy:wrong@127.0.0.1:{}/2", redis.port),
         PREFIX,
     );
-    match wrong.take("t") {
+    match wrong.lookup("t") {
         Err(TokenError::Unavailable(why)) => {
             assert!(why.contains("WRONGPASS"), "{why}");
             assert!(!why.contains("wrong@") && !why.contains("s3cret"), "{why}");
@@ -303,14 +356,14 @@ fn the_url_s_user_password_and_database_are_used_and_never_shown() {
     }
 }
 
-/// How many times Redis ran the lookup script (`EVAL`) since it started.
+/// How many lookups (`GET`) Redis ran since it started.
 fn lookups(redis: &Redis) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query(&mut redis.cli())
         .expect("INFO commandstats");
     info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_eval:calls="))
+        .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
         .and_then(|rest| rest.split(',').next())
         .map_or(0, |n| n.parse().expect("a call count"))
 }
@@ -321,13 +374,13 @@ fn a_malformed_token_never_reaches_redis() {
     redis.set("consolegate:..", "h:1");
     redis.set("consolegate:a b", "h:2");
     let src = open(&redis.url(), PREFIX);
-    assert_eq!(src.take("absent"), Err(TokenError::Unknown));
+    assert_eq!(src.lookup("absent"), Err(TokenError::Unknown));
     let before = lookups(&redis);
     assert_eq!(before, 1, "a well-formed token is looked up");
     let long = "a".repeat(257);
     for token in ["..", ".", "a b", "a/b", "*", "", long.as_str()] {
         assert!(
-            matches!(src.take(token), Err(TokenError::BadFormat(_))),
+            matches!(src.lookup(token), Err(TokenError::BadFormat(_))),
             "{token:?}"
         );
     }

@@ -7,7 +7,7 @@ mod token_support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use consolegate::token::{token_hash, Kind, TokenError};
-use token_support::{free_port, open, pki, timed, Answer, Resolver};
+use token_support::{admit, free_port, open, pki, timed, Answer, Resolver};
 
 /// `[token_rest]` with the PKI's CA and client certificate, and `extra` keys.
 fn conf(pki: &consolegate_tls_client::test_pki::TestPki, extra: &str) -> String {
@@ -44,31 +44,35 @@ fn found_unknown_expired_single_use_and_malformed_over_https() {
     resolver.answer("broken", 500, "oops");
     let src = open(&format!("rest:{}", resolver.url()), &conf(&pki, ""));
 
-    let c = src.take("t1").unwrap();
+    let c = src.lookup("t1").unwrap();
     assert_eq!(
         (c.kind, c.address().as_str(), c.password.as_deref()),
         (Kind::Spice, "10.1.2.3:5930", Some("ticket"))
     );
-    assert_eq!(src.take("nope"), Err(TokenError::Unknown));
-    assert_eq!(src.take("old"), Err(TokenError::Expired));
-    assert!(src.take("once").unwrap().single_use);
-    assert_eq!(src.take("once"), Err(TokenError::AlreadyUsed));
+    assert_eq!(src.lookup("nope"), Err(TokenError::Unknown));
+    assert_eq!(src.lookup("old"), Err(TokenError::Expired));
+    assert!(src.lookup("once").unwrap().single_use);
+    assert!(
+        admit(&*src, "once").is_ok(),
+        "a lookup alone does not consume"
+    );
+    assert_eq!(src.lookup("once"), Err(TokenError::AlreadyUsed));
     let location = format!(
         "reply of resolver {} for token hash {}",
         resolver.url(),
         token_hash("bad")
     );
     assert_eq!(
-        src.take("bad"),
+        src.lookup("bad"),
         Err(TokenError::Malformed {
             location,
             detail: "unknown key 'adress' (did you mean 'address'?)".into()
         })
     );
-    let err = src.take("junk").unwrap_err().to_string();
+    let err = src.lookup("junk").unwrap_err().to_string();
     assert!(err.contains("not valid JSON"), "{err}");
     assert_eq!(
-        src.take("broken"),
+        src.lookup("broken"),
         Err(TokenError::Unavailable(format!(
             "resolver {} answered HTTP 500",
             resolver.url()
@@ -96,7 +100,7 @@ fn a_malformed_token_never_reaches_the_resolver() {
     let src = open(&format!("rest:{}/", resolver.url()), &conf(&pki, ""));
     for token in malformed {
         assert!(
-            matches!(src.take(token), Err(TokenError::BadFormat(_))),
+            matches!(src.lookup(token), Err(TokenError::BadFormat(_))),
             "{token:?}"
         );
     }
@@ -109,7 +113,7 @@ fn a_malformed_token_never_reaches_the_resolver() {
     // The whole token alphabet reaches the resolver as one path segment.
     let token = "Ab9-._~x";
     resolver.answer(token, 200, r#"{"type": "vnc", "address": "h:5900"}"#);
-    assert_eq!(src.take(token).unwrap().port, 5900);
+    assert_eq!(src.lookup(token).unwrap().port, 5900);
     assert_eq!(resolver.paths(), ["/api/token/Ab9-._~x"]);
 }
 
@@ -123,7 +127,7 @@ fn without_the_client_certificate_the_resolver_refuses_clearly() {
         pki.path("ca-cert.pem").display()
     );
     let src = open(&format!("rest:{}", resolver.url()), &ca_only);
-    match src.take("t") {
+    match src.lookup("t") {
         Err(TokenError::Unavailable(why)) => {
             assert!(
                 why.starts_with(&format!("resolver {}: ", resolver.url())),
@@ -141,7 +145,7 @@ fn without_the_client_certificate_the_resolver_refuses_clearly() {
         pki.path("client-key.pem").display(),
     );
     let src = open(&format!("rest:{}", resolver.url()), &rogue);
-    let err = src.take("t").unwrap_err().to_string();
+    let err = src.lookup("t").unwrap_err().to_string();
     assert!(
         err.contains("UnknownIssuer"),
         "a server from another CA is refused: {err}"
@@ -152,7 +156,7 @@ fn without_the_client_certificate_the_resolver_refuses_clearly() {
 fn a_resolver_that_is_down_is_unavailable_at_once() {
     let url = format!("http://127.0.0.1:{}/api", free_port());
     let src = open(&format!("rest:{url}"), "[token_rest]\ninsecure = true\n");
-    let (result, took) = timed(|| src.take("t"));
+    let (result, took) = timed(|| src.lookup("t"));
     match result {
         Err(TokenError::Unavailable(why)) => {
             assert!(why.starts_with(&format!("resolver {url}: ")), "{why}")
@@ -173,9 +177,9 @@ fn a_hanging_resolver_times_out_while_other_lookups_go_on() {
         &conf(&pki, "timeout = 0.8\n"),
     );
     std::thread::scope(|s| {
-        let slow = s.spawn(|| timed(|| src.take("slow")));
+        let slow = s.spawn(|| timed(|| src.lookup("slow")));
         std::thread::sleep(Duration::from_millis(200));
-        let (fast, took) = timed(|| src.take("fast"));
+        let (fast, took) = timed(|| src.lookup("fast"));
         assert_eq!(fast.unwrap().port, 7);
         assert!(
             took < Duration::from_millis(500),
@@ -201,11 +205,11 @@ fn positive_answers_are_cached_when_asked_but_never_single_use_ones() {
         &conf(&pki, "cache_seconds = 0.5\n"),
     );
     for _ in 0..3 {
-        assert_eq!(src.take("t").unwrap().port, 1);
+        assert_eq!(src.lookup("t").unwrap().port, 1);
     }
     assert_eq!(resolver.paths().len(), 1, "answered from the cache");
     std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(src.take("t").unwrap().port, 1);
+    assert_eq!(src.lookup("t").unwrap().port, 1);
     assert_eq!(
         resolver.paths().len(),
         2,
@@ -217,9 +221,9 @@ fn positive_answers_are_cached_when_asked_but_never_single_use_ones() {
         &format!("rest:{}", resolver.url()),
         &conf(&pki, "cache_seconds = 60\n"),
     );
-    assert!(src.take("once").is_ok());
+    assert!(admit(&*src, "once").is_ok());
     assert!(
-        other.take("once").is_ok(),
+        admit(&*other, "once").is_ok(),
         "the resolver itself did not consume it"
     );
     assert_eq!(resolver.paths().len(), 4);

@@ -42,30 +42,36 @@ pub struct Backend {
 impl Backend {
     /// Listens on 127.0.0.1 and serves every connection with `behaviour`.
     pub fn start(behaviour: Behaviour) -> Self {
+        Self::start_on(ports::port(), behaviour)
+    }
+
+    /// Like [`Backend::start`], on the port of `lease` (a console that comes up on a port a
+    /// token already names).
+    pub fn start_on(lease: PortLease, behaviour: Behaviour) -> Self {
         let handler: Option<Handler> = match behaviour {
             // Flood is served by the accept loop itself: it counts what it writes.
             Behaviour::Silent | Behaviour::Flood => None,
             Behaviour::Echo => Some(Arc::new(echo)),
             Behaviour::Unanswered => {
-                let (lease, listener) = listen();
+                let listener = listen(&lease);
                 return Self::unanswered(lease, listener);
             }
         };
-        Self::accepting(handler, behaviour == Behaviour::Flood, true)
+        Self::accepting(lease, handler, behaviour == Behaviour::Flood, true)
     }
 
     /// Listens on 127.0.0.1 and runs `handler` on each accepted connection, on its own
     /// thread. The handler owns the connection: the backend keeps no clone (so that closing
     /// it, or [`reset`], really ends it) and does not shut it down when dropped.
     pub fn serve(handler: impl Fn(TcpStream) + Send + Sync + 'static) -> Self {
-        Self::accepting(Some(Arc::new(handler)), false, false)
+        Self::accepting(ports::port(), Some(Arc::new(handler)), false, false)
     }
 
-    /// The accept loop: floods each connection when `floods`, else runs `handler` on it (if
-    /// any) on a thread of its own; keeps a clone of each connection, to shut it down when
-    /// dropped, when `keep`.
-    fn accepting(handler: Option<Handler>, floods: bool, keep: bool) -> Self {
-        let (lease, listener) = listen();
+    /// The accept loop on `lease`'s port: floods each connection when `floods`, else runs
+    /// `handler` on it (if any) on a thread of its own; keeps a clone of each connection, to
+    /// shut it down when dropped, when `keep`.
+    fn accepting(lease: PortLease, handler: Option<Handler>, floods: bool, keep: bool) -> Self {
+        let listener = listen(&lease);
         let backend = Self {
             lease,
             stop: Arc::new(AtomicBool::new(false)),
@@ -163,13 +169,12 @@ impl Drop for Backend {
     }
 }
 
-/// A leased port and a non-blocking listener on it.
-fn listen() -> (PortLease, TcpListener) {
-    let lease = ports::port();
+/// A non-blocking listener on the leased port.
+fn listen(lease: &PortLease) -> TcpListener {
     let listener = TcpListener::bind(("127.0.0.1", lease.port()))
         .unwrap_or_else(|e| panic!("cannot bind the fake backend: {e}"));
     listener.set_nonblocking(true).expect("set_nonblocking");
-    (lease, listener)
+    listener
 }
 
 /// Writes `text` through a websocket whose console is an [`Behaviour::Echo`] backend and

@@ -2,7 +2,8 @@
 //!
 //! Each integration test in `tests/tests/` starts what it needs and drops it at the end:
 //! a real QEMU ([`qemu`]), the built `consolegate` binary with a generated configuration
-//! ([`proxy`]), and a websocket client ([`ws`]) that speaks RFB ([`rfb`]) through it.
+//! ([`proxy`]), and a websocket client ([`ws`]) that speaks RFB ([`rfb`]) through it; a real
+//! `redis-server` ([`redis`]) where proxies share a token store.
 //! Nothing is skipped: a missing QEMU, `openssl`, `cc` or unbuilt binary fails the test with
 //! a message saying what to install or build.
 //!
@@ -18,6 +19,7 @@ pub mod ports;
 pub mod proxy;
 pub mod qemu;
 pub mod reasons;
+pub mod redis;
 pub mod rfb;
 pub mod scratch;
 pub mod setup;

@@ -3,85 +3,13 @@
 //! get 404; a Redis that goes away gives 502 at once while the proxy stays up. A missing
 //! `redis-server` fails the test (install the `redis-server` package).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use consolegate_tests::backend::{Backend, Behaviour};
-use consolegate_tests::ports::{self, PortLease};
 use consolegate_tests::proxy::{Config, Proxy};
-use consolegate_tests::scratch::TempDir;
+use consolegate_tests::redis::Redis;
 use consolegate_tests::ws::{Client, Failure, Refusal};
-
-/// A `redis-server` on a leased loopback port, without persistence, killed on drop.
-struct Redis {
-    child: Child,
-    port: PortLease,
-    _dir: TempDir,
-}
-
-impl Redis {
-    fn start() -> Self {
-        let port = ports::port();
-        let dir = TempDir::new("redis");
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.port().to_string()])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run redis-server ({e}): apt-get install redis-server")
-            });
-        let redis = Self {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while redis.command(&["PING"]).as_deref() != Some("+PONG\r\n") {
-            assert!(Instant::now() < deadline, "redis-server did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        redis
-    }
-
-    /// Sends one command in RESP and returns the first reply line.
-    fn command(&self, args: &[&str]) -> Option<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port.port())).ok()?;
-        let mut request = format!("*{}\r\n", args.len());
-        for a in args {
-            request.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        s.write_all(request.as_bytes()).ok()?;
-        let mut reply = [0u8; 64];
-        let n = s.read(&mut reply).ok()?;
-        Some(String::from_utf8_lossy(&reply[..n]).into_owned())
-    }
-
-    fn set(&self, key: &str, value: &str) {
-        assert_eq!(
-            self.command(&["SET", key, value]).as_deref(),
-            Some("+OK\r\n"),
-            "SET {key}"
-        );
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port.port())
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn proxy_on(redis: &Redis) -> Proxy {
     Proxy::start(
@@ -129,10 +57,7 @@ fn fifty_connections_through_two_proxies_admit_one_single_use_token_once() {
         assert_eq!(refusal.status, 404, "{refusal:?}");
         assert_eq!(refusal.body, "consolegate: unknown or expired token\n");
     }
-    assert_eq!(
-        redis.command(&["EXISTS", "consolegate:once"]).as_deref(),
-        Some(":0\r\n")
-    );
+    assert!(!redis.exists("consolegate:once"));
 
     // Both proxies go on serving other tokens.
     redis.set(

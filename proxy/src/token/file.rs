@@ -72,7 +72,7 @@ impl TokenFile {
 }
 
 impl TokenSource for TokenFile {
-    fn take(&self, token: &str) -> Result<Console, TokenError> {
+    fn lookup(&self, token: &str) -> Result<Console, TokenError> {
         self.reload_if_changed();
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         match state.entries.get(token) {
@@ -188,10 +188,10 @@ mod tests {
              a/b: h:1\n",
         );
         let src = TokenFile::open(&p).unwrap();
-        assert_eq!(src.take("abc").unwrap().port, 5901);
-        assert_eq!(src.take("spice1").unwrap().kind, Kind::Spice);
-        assert_eq!(src.take("zzz"), Err(TokenError::Unknown));
-        let err = src.take("bad").unwrap_err();
+        assert_eq!(src.lookup("abc").unwrap().port, 5901);
+        assert_eq!(src.lookup("spice1").unwrap().kind, Kind::Spice);
+        assert_eq!(src.lookup("zzz"), Err(TokenError::Unknown));
+        let err = src.lookup("bad").unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
@@ -216,8 +216,8 @@ mod tests {
         write(&d, "a", "t1: h:1\n");
         write(&d, "b", "t2: h:2\n");
         let src = TokenFile::open(&d).unwrap();
-        assert_eq!(src.take("t1").unwrap().port, 1);
-        assert_eq!(src.take("t2").unwrap().port, 2);
+        assert_eq!(src.lookup("t1").unwrap().port, 1);
+        assert_eq!(src.lookup("t2").unwrap().port, 2);
     }
 
     #[test]

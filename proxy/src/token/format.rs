@@ -64,7 +64,7 @@ fn is_token_byte(b: u8) -> bool {
 }
 
 /// A token source that refuses malformed tokens with [`TokenError::BadFormat`] before asking
-/// the source it wraps.
+/// the source it wraps, to look them up or to consume them.
 pub struct FormatChecked {
     inner: Box<dyn TokenSource>,
 }
@@ -77,9 +77,14 @@ impl FormatChecked {
 }
 
 impl TokenSource for FormatChecked {
-    fn take(&self, token: &str) -> Result<Console, TokenError> {
+    fn lookup(&self, token: &str) -> Result<Console, TokenError> {
         check_token_format(token).map_err(TokenError::BadFormat)?;
-        self.inner.take(token)
+        self.inner.lookup(token)
+    }
+
+    fn consume(&self, token: &str, console: &Console) -> Result<(), TokenError> {
+        check_token_format(token).map_err(TokenError::BadFormat)?;
+        self.inner.consume(token, console)
     }
 
     fn reload(&self) -> Result<(), TokenError> {
@@ -165,7 +170,7 @@ mod tests {
     struct Counting(Arc<AtomicUsize>);
 
     impl TokenSource for Counting {
-        fn take(&self, _: &str) -> Result<Console, TokenError> {
+        fn lookup(&self, _: &str) -> Result<Console, TokenError> {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(Console::new(Kind::Vnc, "h", 1))
         }
@@ -179,15 +184,20 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let src = FormatChecked::new(Box::new(Counting(calls.clone())));
         assert_eq!(
-            src.take(".."),
+            src.lookup(".."),
             Err(TokenError::BadFormat(FormatViolation::DotSegment))
         );
         assert_eq!(
-            src.take("a/b"),
+            src.lookup("a/b"),
             Err(TokenError::BadFormat(FormatViolation::BadCharacter))
         );
+        let console = Console::new(Kind::Vnc, "h", 1);
+        assert_eq!(
+            src.consume("..", &console),
+            Err(TokenError::BadFormat(FormatViolation::DotSegment))
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 0);
-        assert!(src.take("good-token").is_ok());
+        assert!(src.lookup("good-token").is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

@@ -134,7 +134,7 @@ impl JsonFile {
 }
 
 impl TokenSource for JsonFile {
-    fn take(&self, token: &str) -> Result<Console, TokenError> {
+    fn lookup(&self, token: &str) -> Result<Console, TokenError> {
         self.reload_if_changed();
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         match state.entries.get(token) {

@@ -4,7 +4,9 @@
 //! [`rest`] resolver and [`redis`]) returns the same [`Console`] and the same [`TokenError`]s, so
 //! the rest of the proxy does not know which source it has. [`open`] wraps the source in
 //! [`lifetime::Lifetime`], which applies `expires`, `single_use` and the SPICE grace time the
-//! same way for all of them. Tokens are secrets: nothing here logs one; use [`token_hash`] in
+//! same way for all of them. A token is looked up ([`TokenSource::lookup`]) and, if single-use,
+//! consumed ([`TokenSource::consume`]) in two steps, so that only a request that gets `101`
+//! uses it up. Tokens are secrets: nothing here logs one; use [`token_hash`] in
 //! logs.
 
 mod change_watch;
@@ -125,11 +127,27 @@ pub enum TokenError {
     Config(String),
 }
 
-/// Looks tokens up. Implementations are shared by all session threads.
+/// Looks tokens up and consumes single-use ones. Implementations are shared by all session
+/// threads.
+///
+/// A session first [looks the token up](TokenSource::lookup), which never consumes it, and
+/// [consumes](TokenSource::consume) a single-use token only once everything else has succeeded
+/// and the browser is about to get `101`: a refused request (no driver, console unreachable,
+/// target not allowed) leaves the token usable.
 pub trait TokenSource: Send + Sync {
-    /// Resolves `token`; for a single-use token, atomically consumes it, so that exactly one
-    /// caller (across proxies, where the source is shared) gets `Ok`.
-    fn take(&self, token: &str) -> Result<Console, TokenError>;
+    /// Resolves `token` to its console. Never consumes anything: a single-use token answers
+    /// the same until [`TokenSource::consume`] succeeds for it.
+    fn lookup(&self, token: &str) -> Result<Console, TokenError>;
+
+    /// Consumes the single-use `token`, which [`TokenSource::lookup`] resolved to `console`,
+    /// atomically: of all callers (across proxies, where the source's store is shared) exactly
+    /// one gets `Ok`, the others [`TokenError::AlreadyUsed`]. The default does nothing, for
+    /// sources that keep no shared state ([`lifetime::Lifetime`] remembers consumed tokens for
+    /// this process).
+    fn consume(&self, token: &str, console: &Console) -> Result<(), TokenError> {
+        let _ = (token, console);
+        Ok(())
+    }
 
     /// Re-reads the source's backing data (on SIGHUP). Sources that read live data do nothing.
     fn reload(&self) -> Result<(), TokenError> {

@@ -7,10 +7,12 @@
 //! - websockify's `{"host": "10.0.0.5:5901"}`;
 //! - a plain target, `10.0.0.5:5901` or `vnc://…`, as in a token file.
 //!
-//! A lookup runs one Lua script that reads the key and, when its JSON says
-//! `"single_use": true`, deletes it in the same step: of many proxies racing on one single-use
-//! token, exactly one gets it. Redis's own expiry (`SET … EX 60`) makes a token unknown when it
-//! runs out; `expires` in the JSON is refused as expired, as for every source.
+//! A lookup is one `GET`; it never consumes. A single-use token is consumed once the session
+//! is about to answer `101`, with one `DEL`: Redis answers 1 to exactly one caller, so of many
+//! proxies racing on one single-use token exactly one admits it, and a request that is refused
+//! (no driver, console unreachable) leaves the key in place. Redis's own expiry (`SET … EX 60`)
+//! makes a token unknown when it runs out; `expires` in the JSON is refused as expired, as for
+//! every source.
 //!
 //! Section `[token_redis]`:
 //! - `prefix`: prepended to the token to make the key, such as `consolegate:`. Required: with
@@ -42,19 +44,6 @@ pub const DEFAULT_TIMEOUT: f64 = 3.0;
 
 /// Idle connections kept for reuse; more concurrent lookups open (and then close) their own.
 const MAX_IDLE: usize = 16;
-
-/// Returns `{value, consumed}` for the key, or nil. Deletes the key in the same atomic step when
-/// its value is a JSON object with `"single_use": true`; `consumed` says whether it did.
-const TAKE_SCRIPT: &str = r#"
-local value = redis.call('GET', KEYS[1])
-if not value then return false end
-local ok, console = pcall(cjson.decode, value)
-if ok and type(console) == 'table' and console['single_use'] == true then
-  redis.call('DEL', KEYS[1])
-  return {value, 1}
-end
-return {value, 0}
-"#;
 
 /// Keys of `[token_redis]`.
 const KEYS: &[&str] = &[
@@ -151,35 +140,43 @@ impl RedisSource {
         Ok(source)
     }
 
-    /// Runs the take script for `key` on a pooled or new connection, retrying once on a new
+    /// Runs the command `name` on `token`'s key within `timeout`. Failures are logged at
+    /// debug level with the token's hash.
+    fn run<T: ::redis::FromRedisValue>(&self, name: &str, token: &str) -> Result<T, TokenError> {
+        let mut cmd = ::redis::cmd(name);
+        cmd.arg(format!("{}{token}", self.prefix));
+        self.query(&cmd, Instant::now() + self.timeout)
+            .inspect_err(|e| {
+                log::debug!("{}: token hash {}: {e}", self.shown, token_hash(token));
+            })
+    }
+
+    /// Runs `cmd` on a pooled or new connection by `deadline`, retrying once on a new
     /// connection when a pooled one turns out to be closed (Redis restarted, idle timeout).
-    fn run_script(
+    fn query<T: ::redis::FromRedisValue>(
         &self,
-        key: &str,
+        cmd: &Cmd,
         deadline: Instant,
-    ) -> Result<Option<(Vec<u8>, i64)>, TokenError> {
+    ) -> Result<T, TokenError> {
         let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let reused = pooled.is_some();
         let mut connection = match pooled {
             Some(c) => c,
             None => self.connect(deadline)?,
         };
-        let mut take = ::redis::cmd("EVAL");
-        take.arg(TAKE_SCRIPT).arg(1).arg(key);
-        match command(&mut connection, &take, deadline) {
+        match command(&mut connection, cmd, deadline) {
             Ok(reply) => {
                 self.give_back(connection);
                 Ok(reply)
             }
             Err(e) if reused && (e.is_connection_dropped() || e.is_connection_refusal()) => {
                 let mut connection = self.connect(deadline)?;
-                let reply =
-                    command(&mut connection, &take, deadline).map_err(|e| self.failure(e))?;
+                let reply = command(&mut connection, cmd, deadline).map_err(|e| self.failure(e))?;
                 self.give_back(connection);
                 Ok(reply)
             }
             // The connection is dropped: after a timeout its late reply would answer the next
-            // lookup.
+            // command.
             Err(e) => Err(self.failure(e)),
         }
     }
@@ -232,13 +229,8 @@ impl RedisSource {
 }
 
 impl TokenSource for RedisSource {
-    fn take(&self, token: &str) -> Result<Console, TokenError> {
-        let deadline = Instant::now() + self.timeout;
-        let key = format!("{}{token}", self.prefix);
-        let reply = self.run_script(&key, deadline).inspect_err(|e| {
-            log::debug!("{}: token hash {}: {e}", self.shown, token_hash(token));
-        })?;
-        let Some((value, consumed)) = reply else {
+    fn lookup(&self, token: &str) -> Result<Console, TokenError> {
+        let Some(value) = self.run::<Option<Vec<u8>>>("GET", token)? else {
             return Err(TokenError::Unknown);
         };
         let malformed = |detail: String| TokenError::Malformed {
@@ -246,20 +238,22 @@ impl TokenSource for RedisSource {
             detail,
         };
         let text = String::from_utf8(value).map_err(|_| malformed("value is not UTF-8".into()))?;
-        let console = if text.trim_start().starts_with(['{', '"']) {
+        if text.trim_start().starts_with(['{', '"']) {
             console_from_json_text(text.as_bytes())
         } else {
             parse_target(&text)
         }
-        .map_err(malformed)?;
-        if console.single_use && consumed != 1 {
-            // Redis's JSON reader did not see what ours saw: refuse rather than hand out a
-            // single-use token that was not consumed.
-            return Err(malformed(
-                "single_use entry could not be consumed atomically".into(),
-            ));
+        .map_err(malformed)
+    }
+
+    /// Deletes the key; only the caller whose `DEL` removed it gets `Ok`. (Should the
+    /// connection drop after Redis ran the `DEL` but before its answer arrived, the retry
+    /// finds the key gone: the token is lost, never admitted twice.)
+    fn consume(&self, token: &str, _: &Console) -> Result<(), TokenError> {
+        match self.run::<i64>("DEL", token)? {
+            1 => Ok(()),
+            _ => Err(TokenError::AlreadyUsed),
         }
-        Ok(console)
     }
 
     fn describe(&self) -> String {
@@ -338,7 +332,7 @@ mod tests {
         let ini = ini::Ini::load_from_str("[token_redis]\ntimeout = 0.2\nprefix = cg:\n").unwrap();
         let src = RedisSource::open("redis://:hunter2@127.0.0.1:1/3", &ini).unwrap();
         assert_eq!(src.describe(), "redis://127.0.0.1:1/3");
-        let err = src.take("t").unwrap_err().to_string();
+        let err = src.lookup("t").unwrap_err().to_string();
         assert!(
             err.starts_with("token source unavailable: redis://127.0.0.1:1/3: "),
             "{err}"

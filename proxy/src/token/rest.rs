@@ -15,6 +15,8 @@
 //! thread and share nothing but an idle-connection pool, so a hanging resolver holds up only the
 //! sessions waiting on it. A resolver that hands out a `single_use` console must itself not hand
 //! it out again (this proxy also refuses it a second time, see [`lifetime`](super::lifetime)).
+//! The protocol has no separate consume step: such a resolver uses the token up when it
+//! answers, even when this proxy then refuses the request (no driver, console unreachable).
 //!
 //! Section `[token_rest]`:
 //! - `ca_certificate`: PEM CA file the resolver's certificate must chain to. Default: the
@@ -194,7 +196,7 @@ impl RestResolver {
 }
 
 impl TokenSource for RestResolver {
-    fn take(&self, token: &str) -> Result<Console, TokenError> {
+    fn lookup(&self, token: &str) -> Result<Console, TokenError> {
         let digest = (!self.cache_for.is_zero()).then(|| token_digest(token));
         if let Some(console) = digest.as_ref().and_then(|d| self.cached(d)) {
             return Ok(console);

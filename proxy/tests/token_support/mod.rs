@@ -15,12 +15,22 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use consolegate::token::{self, TokenSource};
+use consolegate::token::{self, Console, TokenError, TokenSource};
 use consolegate_tls_client::test_pki::TestPki;
 
 /// Opens `spec` the way the daemon does, with `conf` as the INI file.
 pub fn open(spec: &str, conf: &str) -> Box<dyn TokenSource> {
     token::open(spec, &ini(conf)).unwrap_or_else(|e| panic!("open {spec}: {e}"))
+}
+
+/// What a session does with a token once its console is connected: looks it up and, if it is
+/// single-use, consumes it.
+pub fn admit(src: &dyn TokenSource, token: &str) -> Result<Console, TokenError> {
+    let console = src.lookup(token)?;
+    if console.single_use {
+        src.consume(token, &console)?;
+    }
+    Ok(console)
 }
 
 /// Parses INI text.

@@ -157,6 +157,8 @@ def cg_config(ctx, name, tls_front, driver, target):
         f"driver_dir = {ctx.driver_dir}",
         f"token_source = file:{d}/tokens",
         "max_connections = 20000",
+        # Every benchmark client connects from 127.0.0.1.
+        "max_connections_per_client = 0",
     ]
     if driver == "noop":
         lines.append("connect_insecure = true")

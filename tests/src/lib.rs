@@ -19,6 +19,7 @@ pub mod qemu;
 pub mod rfb;
 pub mod scratch;
 pub mod setup;
+pub mod tls_peer;
 pub mod wait;
 pub mod web;
 pub mod ws;

@@ -85,7 +85,12 @@ fn testssl(port: u16, ca: &Path) -> (Vec<Finding>, Duration) {
             output()
         );
     };
-    assert!(status.success(), "testssl failed ({status}):\n{}", output());
+    // testssl 3.0's exit code is the sum of its checks' return codes, which are not verdicts
+    // (a check that hit a timeout counts too): its findings decide, and the scan must have run
+    // to its end (`scanTime`, asserted by the test).
+    if !status.success() {
+        eprintln!("testssl exited with {status}:\n{}", output());
+    }
     let text = std::fs::read_to_string(&json)
         .unwrap_or_else(|e| panic!("no {} ({e}):\n{}", json.display(), output()));
     let parsed: Value = serde_json::from_str(&text)
@@ -126,10 +131,12 @@ fn testssl_finds_no_old_protocol_no_weakness_and_forward_secrecy_only() {
     eprintln!("testssl took {took:?}");
 
     // The scan reached the listener, over TLS, and fetched a page for the header checks.
-    assert!(
-        !findings.iter().any(|f| f.severity == "FATAL"),
-        "{findings:#?}"
-    );
+    let problems: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity == "FATAL" || f.id == "scanProblem")
+        .collect();
+    assert!(problems.is_empty(), "the scan had problems: {problems:#?}");
+    finding(&findings, "scanTime");
     assert_eq!(finding(&findings, "TLS1_2").finding, "offered");
     assert!(
         finding(&findings, "TLS1_3").finding.starts_with("offered"),

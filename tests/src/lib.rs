@@ -23,6 +23,7 @@ pub mod redis;
 pub mod rfb;
 pub mod scratch;
 pub mod setup;
+pub mod tls_peer;
 pub mod wait;
 pub mod web;
 pub mod ws;

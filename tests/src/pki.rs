@@ -5,7 +5,11 @@
 //! `ca-cert.pem ca-key.pem server-cert.pem server-key.pem client-cert.pem client-key.pem
 //! dh-params.pem`, and `rogue/` holds a second, unrelated CA with its own server and client
 //! certificates for negative tests. Server certificates are for `localhost`, `127.0.0.1` and
-//! `::1`.
+//! `::1`, valid for 90 days (the CA for a year), with a CRL distribution point, as a real
+//! server's would be: a TLS scanner flags a certificate without revocation information, one
+//! valid for more than 398 days, and one that expires within 60 days. [`Pki::refused_server`] adds, on first use, server
+//! certificates from the trusted CA that a client must refuse: an expired one, one for
+//! another name.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,6 +57,84 @@ pub struct Pki {
     pub trusted: CertSet,
     /// An unrelated CA with its own server and client certificates.
     pub rogue: CertSet,
+    /// The [`RefusedServer`] certificates made so far.
+    refused: [OnceLock<ServerIdentity>; 2],
+}
+
+/// A server certificate signed by the trusted CA that a client must nevertheless refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedServer {
+    /// For `localhost`, `127.0.0.1` and `::1`, but valid only in January 2025.
+    Expired,
+    /// Valid now, but only for [`OTHER_NAME`] (CN and subjectAltName).
+    OtherName,
+}
+
+/// The only name in the [`RefusedServer::OtherName`] certificate.
+pub const OTHER_NAME: &str = "other-console.example";
+
+impl RefusedServer {
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn dir_name(self) -> &'static str {
+        match self {
+            RefusedServer::Expired => "expired",
+            RefusedServer::OtherName => "other-name",
+        }
+    }
+}
+
+/// A server's certificate and key (PEM).
+#[derive(Debug, Clone)]
+pub struct ServerIdentity {
+    /// The certificate.
+    pub cert: PathBuf,
+    /// Its key (PKCS#8).
+    pub key: PathBuf,
+}
+
+impl Pki {
+    /// The trusted set's server certificate and key.
+    pub fn trusted_server(&self) -> ServerIdentity {
+        ServerIdentity {
+            cert: self.trusted.server_cert(),
+            key: self.trusted.server_key(),
+        }
+    }
+
+    /// The rogue CA's server certificate and key (for `localhost`, `127.0.0.1`, `::1`, signed
+    /// by a CA nothing trusts).
+    pub fn rogue_server(&self) -> ServerIdentity {
+        ServerIdentity {
+            cert: self.rogue.server_cert(),
+            key: self.rogue.server_key(),
+        }
+    }
+
+    /// The `which` certificate (signed by the trusted CA), made on first use in its own
+    /// directory under the PKI's.
+    pub fn refused_server(&self, which: RefusedServer) -> ServerIdentity {
+        self.refused[which.index()]
+            .get_or_init(|| {
+                let dir = self.trusted.dir().join(which.dir_name());
+                std::fs::create_dir_all(&dir)
+                    .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+                let other_name = format!("DNS:{OTHER_NAME}");
+                let spec = match which {
+                    RefusedServer::Expired => Leaf::server("server", SERVER_NAMES)
+                        .valid("20250101000000Z", "20250201000000Z"),
+                    RefusedServer::OtherName => Leaf::server("server", &other_name),
+                };
+                leaf(&dir, self.trusted.dir(), &spec);
+                ServerIdentity {
+                    cert: dir.join("server-cert.pem"),
+                    key: dir.join("server-key.pem"),
+                }
+            })
+            .clone()
+    }
 }
 
 /// The PKI of this test process, generated on first use.
@@ -69,7 +151,11 @@ pub fn pki() -> &'static Pki {
         )
         .args(["group:ffdhe2048", "-out", "dh-params.pem"])
         .run();
-        Pki { trusted, rogue }
+        Pki {
+            trusted,
+            rogue,
+            refused: Default::default(),
+        }
     })
 }
 
@@ -85,7 +171,7 @@ fn make_set(dir: &Path, ca_name: &str) -> CertSet {
             "-x509",
             "-sha256",
             "-days",
-            "30",
+            "365",
             "-key",
             "ca-key.pem",
         ],
@@ -100,65 +186,129 @@ fn make_set(dir: &Path, ca_name: &str) -> CertSet {
     .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
     .args(["-addext", "subjectKeyIdentifier=hash"])
     .run();
-    leaf(
-        dir,
-        "server",
-        "localhost",
-        "serverAuth",
-        Some("DNS:localhost,IP:127.0.0.1,IP:::1"),
-    );
-    leaf(dir, "client", "console-proxy", "clientAuth", None);
+    leaf(dir, dir, &Leaf::server("server", SERVER_NAMES));
+    leaf(dir, dir, &Leaf::client("client", "console-proxy"));
     CertSet {
         dir: dir.to_path_buf(),
     }
 }
 
-/// `NAME-key.pem` and `NAME-cert.pem`, signed by the CA in `dir`.
-fn leaf(dir: &Path, name: &str, cn: &str, eku: &str, san: Option<&str>) {
-    let mut ext = format!(
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
-         extendedKeyUsage={eku}\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
-    );
-    if let Some(san) = san {
-        ext.push_str(&format!("subjectAltName={san}\n"));
+/// The names of every test server certificate: what a client connecting to `localhost`,
+/// `127.0.0.1` or `::1` checks.
+const SERVER_NAMES: &str = "DNS:localhost,IP:127.0.0.1,IP:::1";
+
+/// Where a test server certificate says its CA publishes revocations. Nothing serves it (no
+/// test fetches it), but a real server certificate names one, and TLS scanners flag a
+/// certificate without CRL or OCSP URI (testssl's `cert_revocation`).
+const CRL_URI: &str = "http://127.0.0.1:9/console-proxy-test-ca.crl";
+
+/// How long a current leaf certificate is valid: more than the 60 days before expiry that
+/// testssl warns about, less than the 398 it calls too long.
+const LEAF_DAYS: &str = "90";
+
+/// What one leaf certificate is: file name stem, subject, usage, names and validity.
+struct Leaf<'a> {
+    /// `NAME-key.pem` and `NAME-cert.pem`.
+    name: &'a str,
+    cn: &'a str,
+    eku: &'a str,
+    /// The subjectAltName value (`DNS:…,IP:…`), or none.
+    san: Option<&'a str>,
+    /// `None`: valid from now for [`LEAF_DAYS`]; else openssl's `YYYYMMDDHHMMSSZ` start and end.
+    dates: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> Leaf<'a> {
+    /// A server certificate (EKU serverAuth, CRL distribution point) for `san`, CN its first
+    /// DNS name.
+    fn server(name: &'a str, san: &'a str) -> Self {
+        let cn = san
+            .split(',')
+            .find_map(|n| n.strip_prefix("DNS:"))
+            .unwrap_or("localhost");
+        Self {
+            name,
+            cn,
+            eku: "serverAuth",
+            san: Some(san),
+            dates: None,
+        }
     }
-    let (key, csr, cert, extfile) = (
-        format!("{name}-key.pem"),
-        format!("{name}.csr"),
-        format!("{name}-cert.pem"),
-        format!("{name}.ext"),
-    );
-    std::fs::write(dir.join(&extfile), ext).expect("write the extension file");
-    rsa_key(dir, &key);
-    openssl(dir, &["req", "-new", "-sha256", "-key", &key, "-out", &csr])
-        .args(["-subj", &format!("/O=Console Proxy Test/CN={cn}")])
-        .run();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-sha256",
-            "-days",
-            "30",
-            "-in",
-            &csr,
-            "-CA",
-            "ca-cert.pem",
-        ],
+
+    /// A client certificate (EKU clientAuth) with CN `cn`.
+    fn client(name: &'a str, cn: &'a str) -> Self {
+        Self {
+            name,
+            cn,
+            eku: "clientAuth",
+            san: None,
+            dates: None,
+        }
+    }
+
+    /// The same certificate, valid only between `not_before` and `not_after`.
+    fn valid(self, not_before: &'a str, not_after: &'a str) -> Self {
+        Self {
+            dates: Some((not_before, not_after)),
+            ..self
+        }
+    }
+
+    /// The X.509v3 extensions, in openssl's extension-file syntax.
+    fn extensions(&self) -> String {
+        let mut ext = format!(
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage={}\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+            self.eku
+        );
+        if let Some(san) = self.san {
+            ext.push_str(&format!(
+                "subjectAltName={san}\ncrlDistributionPoints=URI:{CRL_URI}\n"
+            ));
+        }
+        ext
+    }
+}
+
+/// Writes `dir/NAME-key.pem` and `dir/NAME-cert.pem`, signed by the CA in `ca_dir` with
+/// `openssl ca` (the one signing path: it sets any validity period, past ones included). Its
+/// database goes in `dir/ca-db/`, so that leaves signed in different directories never
+/// share one.
+fn leaf(dir: &Path, ca_dir: &Path, leaf: &Leaf) {
+    let db = dir.join("ca-db");
+    std::fs::create_dir_all(&db).unwrap_or_else(|e| panic!("cannot create {}: {e}", db.display()));
+    std::fs::write(db.join("index.txt"), "").expect("write the CA database");
+    std::fs::write(db.join("serial"), format!("{}\n", serial())).expect("write the serial");
+    std::fs::write(
+        db.join("ca.cnf"),
+        "[ca]\ndefault_ca = test_ca\n[test_ca]\ndir = .\ndatabase = index.txt\n\
+         new_certs_dir = .\nserial = serial\ndefault_md = sha256\nunique_subject = no\n\
+         policy = any_subject\n[any_subject]\norganizationName = optional\n\
+         commonName = supplied\n",
     )
-    .args([
-        "-CAkey",
-        "ca-key.pem",
-        "-set_serial",
-        &serial(),
-        "-extfile",
-        &extfile,
-    ])
-    .args(["-out", &cert])
-    .run();
-    let _ = std::fs::remove_file(dir.join(csr));
-    let _ = std::fs::remove_file(dir.join(extfile));
+    .expect("write the CA configuration");
+    std::fs::write(db.join("leaf.ext"), leaf.extensions()).expect("write the extension file");
+    let (key, csr, cert) = (
+        dir.join(format!("{}-key.pem", leaf.name)),
+        db.join(format!("{}.csr", leaf.name)),
+        dir.join(format!("{}-cert.pem", leaf.name)),
+    );
+    let path = |p: &Path| p.display().to_string();
+    rsa_key(dir, &path(&key));
+    openssl(&db, &["req", "-new", "-sha256"])
+        .args(["-key", &path(&key), "-out", &path(&csr)])
+        .args(["-subj", &format!("/O=Console Proxy Test/CN={}", leaf.cn)])
+        .run();
+    let mut sign = openssl(&db, &["ca", "-batch", "-notext", "-preserveDN"])
+        .args(["-config", "ca.cnf", "-extfile", "leaf.ext"])
+        .args(["-cert", &path(&ca_dir.join("ca-cert.pem"))])
+        .args(["-keyfile", &path(&ca_dir.join("ca-key.pem"))])
+        .args(["-in", &path(&csr), "-out", &path(&cert)]);
+    sign = match leaf.dates {
+        Some((start, end)) => sign.args(["-startdate", start, "-enddate", end]),
+        None => sign.args(["-days", LEAF_DAYS]),
+    };
+    sign.run();
 }
 
 fn rsa_key(dir: &Path, name: &str) {
@@ -176,17 +326,14 @@ fn rsa_key(dir: &Path, name: &str) {
     .run();
 }
 
-/// A random 128-bit serial number in openssl's `0x…` form.
+/// A random 128-bit serial number in hex, as `openssl ca` reads it from its `serial` file.
 fn serial() -> String {
     let mut bytes = [0u8; 16];
     let got = std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
     got.expect("read /dev/urandom");
     bytes[0] &= 0x7f;
-    format!(
-        "0x{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An `openssl` command run in `dir`.

@@ -350,15 +350,9 @@ impl Proxy {
             .stdin(Stdio::null())
             .stdout(stderr.try_clone().expect("dup stderr.log"))
             .stderr(stderr);
-        // SAFETY: the closure only calls prctl(2), which is async-signal-safe. The proxy gets
-        // SIGKILL when the thread that started it ends, so a killed test run (whose drops
-        // never run) leaves no proxy behind; every test drops its proxy on its own thread.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            })
-        };
+        // A killed test run (whose drops never run) leaves no proxy behind; every test drops
+        // its proxy on its own thread.
+        die_with_starting_thread(&mut command);
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary().display()));
@@ -481,6 +475,18 @@ impl Drop for Proxy {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Makes the process `command` starts get SIGKILL when the thread that started it ends (also
+/// when the test process is killed).
+pub fn die_with_starting_thread(command: &mut Command) {
+    // SAFETY: the closure only calls prctl(2), which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        })
+    };
 }
 
 /// The first `listen` address, with a wildcard host replaced by loopback.

@@ -101,7 +101,9 @@ impl Case {
     fn detail(self) -> String {
         match self {
             Case::LegacyTls => {
-                "the hypervisor aborted the TLS handshake with alert ProtocolVersion (tls)".into()
+                "the hypervisor offers only TLS versions older than 1.2 (alert ProtocolVersion); \
+                 the proxy requires TLS 1.2 or 1.3: update the hypervisor's TLS settings (tls)"
+                    .into()
             }
             Case::Expired => "the hypervisor's certificate has expired (on 2025-02-01; now ".into(),
             Case::OutsideTheCa => "the hypervisor's certificate is not signed by the configured \

@@ -159,6 +159,15 @@ pub enum TlsError {
         alert: rustls::AlertDescription,
     },
 
+    /// The hypervisor offers no TLS version the proxy accepts (1.2 and 1.3): it answered the
+    /// proxy's ClientHello with a `protocol_version` alert. Upgrade its TLS setup (QEMU's
+    /// `tls-creds` use the system's GnuTLS priorities).
+    #[error(
+        "the hypervisor offers only TLS versions older than 1.2 (alert ProtocolVersion); \
+        the proxy requires TLS 1.2 or 1.3: update the hypervisor's TLS settings"
+    )]
+    LegacyVersion,
+
     /// The hypervisor sent another fatal alert during the handshake.
     #[error("the hypervisor aborted the TLS handshake with alert {alert:?}")]
     Alert {
@@ -217,6 +226,7 @@ impl TlsError {
             | TlsError::NotValidYet { .. }
             | TlsError::BadCertificate(_)
             | TlsError::Alert { .. }
+            | TlsError::LegacyVersion
             | TlsError::ClosedDuringHandshake
             | TlsError::NotTls { .. }
             | TlsError::Incompatible(_)

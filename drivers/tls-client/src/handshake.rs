@@ -284,6 +284,7 @@ pub(crate) fn classify(e: rustls::Error, name: Option<&ServerName<'static>>) -> 
         E::AlertReceived(alert) if rejects_our_certificate(alert) => {
             TlsError::ClientCertificateRejected { alert }
         }
+        E::AlertReceived(AlertDescription::ProtocolVersion) => TlsError::LegacyVersion,
         E::AlertReceived(alert) => TlsError::Alert { alert },
         e @ E::PeerIncompatible(_) => TlsError::Incompatible(e),
         e => TlsError::Protocol(e),

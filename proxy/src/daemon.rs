@@ -17,10 +17,11 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::config::{Config, ConfigError};
 use crate::driver::{DriverRegistry, LoadError};
-use crate::http_upgrade;
+use crate::error::SessionError;
+use crate::http_upgrade::{self, Transport};
 use crate::listener::{self, ListenerError, TlsIdentity};
 use crate::session::{self, Shared};
-use crate::sessions::Sessions;
+use crate::sessions::{Refusal, Sessions};
 use crate::token::{self, TokenError};
 use crate::unix;
 
@@ -205,7 +206,7 @@ impl Daemon {
                 Ok(registration) => registration,
                 Err(refusal) => {
                     log::warn!("refusing {client}: {refusal}");
-                    self.refuse_busy(stream);
+                    self.refuse_busy(stream, refusal);
                     return;
                 }
             };
@@ -220,20 +221,19 @@ impl Daemon {
         }
     }
 
-    /// Answers 503 without blocking the accept loop (best effort), then closes. On wss there is
-    /// no TLS session to answer in (and no time to set one up): the connection is just closed.
-    fn refuse_busy(&self, stream: TcpStream) {
+    /// Answers the refusal's 503 without blocking the accept loop (best effort), then closes.
+    /// On wss there is no TLS session to answer in (and no time to set one up): the connection
+    /// is just closed.
+    fn refuse_busy(&self, stream: TcpStream, refusal: Refusal) {
         if self.shared.tls.is_some() {
             return;
         }
+        let Some((status, reason)) = SessionError::Limit(refusal).http_refusal() else {
+            return;
+        };
         let mut stream = stream;
         let _ = stream.set_nonblocking(true);
-        let _ = http_upgrade::write_refusal(
-            &mut stream,
-            http::StatusCode::SERVICE_UNAVAILABLE,
-            "too many connections",
-            http_upgrade::Transport::Plain,
-        );
+        let _ = http_upgrade::write_refusal(&mut stream, status, reason, Transport::Plain);
     }
 
     fn reload(&self) {

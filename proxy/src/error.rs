@@ -1,27 +1,32 @@
-//! [`SessionError`]: why a session ended early, and — in one place — what the browser is told:
-//! an HTTP refusal before the websocket upgrade, a websocket close code after it.
+//! What the browser is told and what the log says, in one place: for a [`SessionError`] (why a
+//! session ended early) its HTTP refusal before the websocket upgrade, its close code and reason
+//! after it, and its log level; for a [`Refusal`] at accept its 503; for how a relay ended
+//! ([`RelayEnd`]) its Close frame.
 //!
 //! The browser gets a generic reason it can show and, after the upgrade, the session number; it
 //! never gets host names, addresses, certificate subjects or configuration hints. The log gets
 //! the detail (the error's `Display`), under the same session number.
 
-use consolegate_driver_api::Kind;
-use http::StatusCode;
+use std::io;
 
 use consolegate_driver_api::abi::CgStatus;
-use consolegate_driver_api::browser_reason;
+use consolegate_driver_api::{browser_reason, Kind};
+use http::StatusCode;
+use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::driver::ConnectFailure;
-use crate::http_upgrade::BadUpgrade;
+use crate::http_upgrade::{BadUpgrade, RequestError};
+use crate::relay::RelayEnd;
+use crate::sessions::Refusal;
 use crate::token::TokenError;
 
 /// Why a session failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
-    /// The client sent no complete request in time, or not HTTP.
+    /// The client sent something that is not an HTTP request head.
     #[error("bad request: {0}")]
-    BadRequest(String),
+    BadRequest(#[source] RequestError),
     /// The request head is larger than the proxy reads.
     #[error("request head too large")]
     HeadTooLarge,
@@ -48,14 +53,19 @@ pub enum SessionError {
     #[error("console target refused: {0}")]
     TargetNotAllowed(#[from] crate::allowed_targets::TargetRefused),
     /// The hypervisor refused or reset the TCP connection, or its name did not resolve.
-    #[error("console unreachable: {0}")]
-    BackendUnreachable(String),
+    #[error("console {address} unreachable: {source}")]
+    BackendUnreachable {
+        /// `host:port`, or the host name that did not resolve.
+        address: String,
+        /// What the connect or the name lookup said.
+        source: io::Error,
+    },
     /// The hypervisor did not accept the TCP connection within `connect_timeout`.
     #[error("console did not answer within connect_timeout")]
     BackendTimeout,
-    /// `max_connections` are already open.
-    #[error("too many connections")]
-    TooManyConnections,
+    /// A connection limit refused the connection at accept.
+    #[error("refused at accept: {0}")]
+    Limit(#[from] Refusal),
     /// The driver's handshake failed.
     #[error("driver '{driver}' failed: {failure} ({status})", status = failure.status.name())]
     Driver {
@@ -71,9 +81,12 @@ pub enum SessionError {
         /// Driver name.
         driver: String,
     },
-    /// The browser went away or broke the websocket protocol.
+    /// The TLS handshake with the browser failed or ran out of time.
+    #[error("TLS handshake with the client failed: {0}")]
+    ClientTls(#[source] io::Error),
+    /// The browser went away, or its connection failed.
     #[error("client connection failed: {0}")]
-    Client(String),
+    Client(#[source] io::Error),
 }
 
 /// The longest websocket close reason sent (the protocol allows 123 bytes).
@@ -114,17 +127,25 @@ impl SessionError {
                 },
             ),
             SessionError::TargetNotAllowed(_) => (StatusCode::FORBIDDEN, "console not allowed"),
-            SessionError::BackendUnreachable(_) => (StatusCode::BAD_GATEWAY, "console unreachable"),
+            SessionError::BackendUnreachable { .. } => {
+                (StatusCode::BAD_GATEWAY, "console unreachable")
+            }
             SessionError::BackendTimeout => (
                 StatusCode::GATEWAY_TIMEOUT,
                 "console did not answer in time",
             ),
-            SessionError::TooManyConnections => {
-                (StatusCode::SERVICE_UNAVAILABLE, "too many connections")
-            }
+            SessionError::Limit(_) => (StatusCode::SERVICE_UNAVAILABLE, "too many connections"),
             SessionError::Driver { .. } => (StatusCode::BAD_GATEWAY, "console handshake failed"),
-            SessionError::Client(_) | SessionError::DriverHung { .. } => return None,
+            SessionError::Client(_)
+            | SessionError::ClientTls(_)
+            | SessionError::DriverHung { .. } => return None,
         })
+    }
+
+    /// The Close frame sent when the error happens after the upgrade: 1011 and
+    /// [`SessionError::close_reason`].
+    pub fn close_frame(&self, session_id: u64) -> (CloseCode, String) {
+        (CloseCode::Error, self.close_reason(session_id))
     }
 
     /// The websocket close reason sent when the error happens after the upgrade: generic, with
@@ -139,9 +160,31 @@ impl SessionError {
     }
 }
 
-/// The reason the browser gets after the websocket is up and the console connection broke.
-pub fn console_failed_reason(session_id: u64) -> String {
-    browser_reason(CgStatus::IO, session_id)
+impl SessionError {
+    /// The level the session's failure is logged at: what the browser did (went away, sent no
+    /// HTTP) at debug, everything an operator may act on at warn.
+    pub fn log_level(&self) -> log::Level {
+        match self {
+            SessionError::Client(_) | SessionError::ClientTls(_) | SessionError::BadRequest(_) => {
+                log::Level::Debug
+            }
+            _ => log::Level::Warn,
+        }
+    }
+}
+
+/// The Close frame the browser gets when the relay ended as `end`; `None` when the browser
+/// itself closed or went away.
+pub fn relay_goodbye(end: &RelayEnd, session_id: u64) -> Option<(CloseCode, String)> {
+    Some(match end {
+        RelayEnd::ConsoleClosed => (CloseCode::Normal, "console closed".into()),
+        RelayEnd::IdleTimeout => (CloseCode::Away, "idle timeout".into()),
+        RelayEnd::Shutdown => (CloseCode::Away, "proxy shutting down".into()),
+        RelayEnd::ConsoleError(_) => (CloseCode::Error, browser_reason(CgStatus::IO, session_id)),
+        RelayEnd::MessageTooBig(_) => (CloseCode::Size, "message too big".into()),
+        RelayEnd::ClientProtocol(_) => (CloseCode::Protocol, "websocket protocol error".into()),
+        RelayEnd::ClientClosed | RelayEnd::ClientError(_) => return None,
+    })
 }
 
 /// `text` cut to at most `max` bytes at a character boundary.

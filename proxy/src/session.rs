@@ -11,13 +11,13 @@
 //! Before the upgrade a failure is answered with an HTTP status; after it, with a websocket
 //! Close frame (see [`SessionError`]).
 
+use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use consolegate_driver_api::Session;
-use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::allowed_targets::AllowedTargets;
 use crate::audit::AuditRecord;
@@ -28,7 +28,7 @@ use crate::error::{self, SessionError};
 use crate::front_stream::FrontStream;
 use crate::http_upgrade::{self, RequestError};
 use crate::listener::TlsIdentity;
-use crate::relay::{self, RelayEnd};
+use crate::relay;
 use crate::sessions::{Registration, Sessions};
 use crate::static_files;
 use crate::token::{token_hash, TokenError, TokenSource};
@@ -59,12 +59,7 @@ pub fn run(shared: &Shared, stream: TcpStream, client: SocketAddr, registration:
     let close_reason = match serve(shared, stream, &mut audit, &registration) {
         Ok(reason) => reason,
         Err(e) => {
-            match &e {
-                SessionError::Client(_) | SessionError::BadRequest(_) => {
-                    log::debug!("session {}: {e}", audit.session_id)
-                }
-                _ => log::warn!("session {}: {e}", audit.session_id),
-            }
+            log::log!(e.log_level(), "session {}: {e}", audit.session_id);
             e.to_string()
         }
     };
@@ -134,25 +129,26 @@ fn open(
     let deadline = Instant::now() + config.handshake_timeout;
     let _ = stream.set_nodelay(true);
     unix::enable_keepalive(stream.as_raw_fd());
-    let client_err = |e: std::io::Error| SessionError::Client(e.to_string());
-    stream.set_nonblocking(false).map_err(client_err)?;
+    stream
+        .set_nonblocking(false)
+        .map_err(SessionError::Client)?;
 
     // 1. TLS and the request head.
     let mut front = match &shared.tls {
         Some(tls) => FrontStream::accept_tls(stream, tls.current(), deadline)
-            .map_err(|e| SessionError::Client(format!("TLS handshake failed: {e}")))?,
+            .map_err(SessionError::ClientTls)?,
         None => FrontStream::plain(stream, deadline),
     };
     let request = match http_upgrade::read_request(&mut front) {
         Ok(r) => r,
-        Err(RequestError::Io(e)) => return Err(SessionError::Client(e.to_string())),
+        Err(RequestError::Io(e)) => return Err(SessionError::Client(e)),
         Err(RequestError::TooLarge) => {
             audit.request_seen = true;
             return Err(refuse(&mut front, SessionError::HeadTooLarge));
         }
         Err(e) => {
             audit.request_seen = true;
-            return Err(refuse(&mut front, SessionError::BadRequest(e.to_string())));
+            return Err(refuse(&mut front, SessionError::BadRequest(e)));
         }
     };
     audit.request_seen = true;
@@ -161,8 +157,8 @@ fn open(
             Some(root) => {
                 // The whole reply, however slowly the client reads, within its own deadline.
                 front.set_deadline(Some(Instant::now() + config.handshake_timeout));
-                let status =
-                    static_files::serve(&mut front, root, &request.request).map_err(client_err)?;
+                let status = static_files::serve(&mut front, root, &request.request)
+                    .map_err(SessionError::Client)?;
                 Ok(Opened::Done(format!(
                     "static file {} {}",
                     request.request.uri().path(),
@@ -229,12 +225,12 @@ fn open(
     // 3. Upgrade, then the driver's handshake, both within handshake_timeout.
     let handshake_deadline = Instant::now() + config.handshake_timeout;
     front.set_deadline(Some(handshake_deadline));
-    http_upgrade::write_upgrade(&mut front, &upgrade).map_err(client_err)?;
+    http_upgrade::write_upgrade(&mut front, &upgrade).map_err(SessionError::Client)?;
     registration.upgraded();
     let mut ws = websocket::accept(front, request.leftover);
     let _ = back.set_nodelay(true);
     unix::enable_keepalive(back.as_raw_fd());
-    set_socket_deadline(&back, handshake_deadline).map_err(client_err)?;
+    set_socket_deadline(&back, handshake_deadline).map_err(SessionError::Client)?;
     let session_request = Session {
         kind: console.kind,
         host: &console.host,
@@ -263,8 +259,8 @@ fn open(
                 driver: driver.name().to_string(),
                 failure,
             };
-            let reason = e.close_reason(registration.id());
-            websocket::close(&mut ws, CloseCode::Error, &reason, GOODBYE_WAIT);
+            let (code, reason) = e.close_frame(registration.id());
+            websocket::close(&mut ws, code, &reason, GOODBYE_WAIT);
             return Err(e);
         }
     };
@@ -291,12 +287,11 @@ fn relay(
     audit: &mut AuditRecord,
     registration: &Registration,
 ) -> Result<String, SessionError> {
-    let client_err = |e: std::io::Error| SessionError::Client(e.to_string());
     // The handshakes' deep stack is not needed again: give it back first.
     unix::release_unused_stack();
     ws.get_mut().set_deadline(None);
     for sock in [ws.get_ref().socket(), back] {
-        sock.set_nonblocking(true).map_err(client_err)?;
+        sock.set_nonblocking(true).map_err(SessionError::Client)?;
     }
     let outcome = relay::run(
         ws,
@@ -306,24 +301,10 @@ fn relay(
         shared.config.idle_timeout,
         registration.sessions(),
     )
-    .map_err(client_err)?;
+    .map_err(SessionError::Client)?;
     audit.up = outcome.up;
     audit.down = outcome.down;
-    let goodbye = match &outcome.end {
-        RelayEnd::ConsoleClosed => Some((CloseCode::Normal, "console closed".to_string())),
-        RelayEnd::IdleTimeout => Some((CloseCode::Away, "idle timeout".to_string())),
-        RelayEnd::Shutdown => Some((CloseCode::Away, "proxy shutting down".to_string())),
-        RelayEnd::ConsoleError(_) => Some((
-            CloseCode::Error,
-            error::console_failed_reason(registration.id()),
-        )),
-        RelayEnd::MessageTooBig(_) => Some((CloseCode::Size, "message too big".to_string())),
-        RelayEnd::ClientProtocol(_) => {
-            Some((CloseCode::Protocol, "websocket protocol error".to_string()))
-        }
-        RelayEnd::ClientClosed | RelayEnd::ClientError(_) => None,
-    };
-    if let Some((code, reason)) = goodbye {
+    if let Some((code, reason)) = error::relay_goodbye(&outcome.end, registration.id()) {
         websocket::close(ws, code, &reason, GOODBYE_WAIT);
     }
     Ok(outcome.end.describe())
@@ -367,8 +348,14 @@ fn connect_console(
     }
     Err(match last {
         Some(e) if is_timeout(&e) => SessionError::BackendTimeout,
-        Some(e) => SessionError::BackendUnreachable(format!("{host}:{port}: {e}")),
-        None => SessionError::BackendUnreachable(format!("{host} resolves to no address")),
+        Some(source) => SessionError::BackendUnreachable {
+            address: format!("{host}:{port}"),
+            source,
+        },
+        None => SessionError::BackendUnreachable {
+            address: host.to_string(),
+            source: io::Error::new(io::ErrorKind::NotFound, "the name resolves to no address"),
+        },
     })
 }
 
@@ -381,13 +368,17 @@ fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, 
         .spawn(move || {
             let _ = tx.send((name.as_str(), port).to_socket_addrs().map(Vec::from_iter));
         })
-        .map_err(|e| SessionError::BackendUnreachable(format!("cannot start resolver: {e}")))?;
+        .map_err(|source| SessionError::BackendUnreachable {
+            address: host.to_string(),
+            source,
+        })?;
     let left = remaining(deadline).map_err(|_| SessionError::BackendTimeout)?;
     match rx.recv_timeout(left) {
         Ok(Ok(addrs)) => Ok(addrs),
-        Ok(Err(e)) => Err(SessionError::BackendUnreachable(format!(
-            "cannot resolve {host}: {e}"
-        ))),
+        Ok(Err(source)) => Err(SessionError::BackendUnreachable {
+            address: host.to_string(),
+            source,
+        }),
         Err(_) => Err(SessionError::BackendTimeout),
     }
 }

@@ -1,9 +1,8 @@
 //! Security drivers as the core sees them: the [`DriverRegistry`] loads the configured drivers
 //! and picks one per console kind; [`loader`] checks and initialises a driver library;
 //! [`channel`] wraps an established channel's C vtable in a safe type; [`client_io`] lends the
-//! browser's websocket to a driver during its handshake.
-//!
-//! All of the proxy's `unsafe` code lives in this module.
+//! browser's websocket to a driver during its handshake. The ABI's rules and compatibility
+//! policy are in `docs/ABI.md`.
 
 pub mod channel;
 pub mod client_io;

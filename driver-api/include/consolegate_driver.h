@@ -68,6 +68,12 @@ typedef uint32_t cg_status;
 #define CG_PANIC            20u
 #define CG_INTERNAL         21u
 
+/* Whether the struct at p (of type type, written by the other side) has field:
+ * a field past the writer's struct_size is absent and must not be read.  Use it
+ * before reading any field added after v1 (see docs/ABI.md). */
+#define CG_HAS_FIELD(p, type, field) \
+    ((size_t)(p)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
 /* Borrowed UTF-8 string, not NUL-terminated.  ptr == NULL means absent. */
 typedef struct cg_str {
     const uint8_t *ptr;

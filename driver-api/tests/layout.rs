@@ -1,7 +1,8 @@
 //! The Rust types and the C header describe the same ABI: every struct's size, and every
 //! field's offset and size, are checked against what a C compiler computes from
 //! `include/consolegate_driver.h`; every `#define CG_*` of the header against the crate's
-//! constant of the same name.
+//! constant of the same name (the one function-like macro, `CG_HAS_FIELD`, against the growth
+//! rule of `docs/ABI.md`).
 //!
 //! Each field is named, so two fields swapped in one declaration (say `read` and `write` of
 //! `cg_channel_vtable`, both function pointers of the same size) fail: each one's offset
@@ -119,6 +120,28 @@ fn constants() -> Vec<(&'static str, u64)> {
     ]
 }
 
+/// `CG_HAS_FIELD` on a `cg_host` whose `struct_size` is the v1 size, or one byte less:
+/// (label, C expression, expected).
+fn has_field_cases() -> [(&'static str, &'static str, u64); 3] {
+    [
+        (
+            "CG_HAS_FIELD v1 log",
+            "CG_HAS_FIELD(&(cg_host){.struct_size = CG_HOST_V1_SIZE}, cg_host, log)",
+            1,
+        ),
+        (
+            "CG_HAS_FIELD short log",
+            "CG_HAS_FIELD(&(cg_host){.struct_size = CG_HOST_V1_SIZE - 1}, cg_host, log)",
+            0,
+        ),
+        (
+            "CG_HAS_FIELD short log_ctx",
+            "CG_HAS_FIELD(&(cg_host){.struct_size = CG_HOST_V1_SIZE - 1}, cg_host, log_ctx)",
+            1,
+        ),
+    ]
+}
+
 /// What the crate says, keyed by the line the C program prints for the same item.
 fn rust_layout() -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
@@ -131,6 +154,9 @@ fn rust_layout() -> BTreeMap<String, u64> {
     }
     for (name, value) in constants() {
         out.insert(name.to_string(), value);
+    }
+    for (label, _, expected) in has_field_cases() {
+        out.insert(label.to_string(), expected);
     }
     out
 }
@@ -160,6 +186,9 @@ fn c_layout() -> BTreeMap<String, u64> {
     }
     for (name, _) in constants() {
         print(name.to_string(), name.to_string());
+    }
+    for (label, expr, _) in has_field_cases() {
+        print(label.to_string(), expr.to_string());
     }
     program.push_str("return 0; }\n");
 
@@ -238,11 +267,12 @@ fn every_header_constant_and_every_status_is_checked() {
     for name in text
         .lines()
         .filter_map(|l| l.strip_prefix("#define CG_"))
-        .map(|rest| rest.split([' ', '(']).next().unwrap_or_default())
+        .map(|rest| rest.split(' ').next().unwrap_or_default())
     {
         let name = format!("CG_{name}");
+        let function_like = name.contains('(');
         assert!(
-            checked.contains(&name.as_str()) || name == "CG_DRIVER_SYMBOL",
+            checked.contains(&name.as_str()) || name == "CG_DRIVER_SYMBOL" || function_like,
             "{name} is in the header but not in this test's constants()"
         );
     }

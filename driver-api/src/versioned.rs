@@ -25,41 +25,27 @@ pub unsafe trait Versioned: Sized {
     const SIZE_OFFSET: usize;
 }
 
-// SAFETY: repr(C); struct_size is the first field; the v1 size ends at `log`; `log` and the
-// test extension are nullable.
-unsafe impl Versioned for CgHost {
-    const C_NAME: &'static str = "cg_host";
-    const V1_SIZE: u32 = CG_HOST_V1_SIZE;
-    const SIZE_OFFSET: usize = std::mem::offset_of!(CgHost, struct_size);
+/// Implements [`Versioned`] for an ABI struct.
+macro_rules! versioned {
+    ($($rust:ty = $c_name:literal, $v1_size:expr;)*) => {$(
+        // SAFETY: every ABI struct is repr(C) with a u32 struct_size inside its v1 part (the
+        // layout test checks it against the header), its v1 size constant ends at its last v1
+        // field, and every field is an integer, a raw pointer or an Option of a function
+        // pointer, for all of which zero is valid.
+        unsafe impl Versioned for $rust {
+            const C_NAME: &'static str = $c_name;
+            const V1_SIZE: u32 = $v1_size;
+            const SIZE_OFFSET: usize = std::mem::offset_of!($rust, struct_size);
+        }
+    )*};
 }
 
-// SAFETY: as for CgHost; everything past v1 is an integer.
-unsafe impl Versioned for CgSessionInfo {
-    const C_NAME: &'static str = "cg_session_info";
-    const V1_SIZE: u32 = CG_SESSION_INFO_V1_SIZE;
-    const SIZE_OFFSET: usize = std::mem::offset_of!(CgSessionInfo, struct_size);
-}
-
-// SAFETY: as for CgHost; the function pointers are Options.
-unsafe impl Versioned for CgClientIo {
-    const C_NAME: &'static str = "cg_client_io";
-    const V1_SIZE: u32 = CG_CLIENT_IO_V1_SIZE;
-    const SIZE_OFFSET: usize = std::mem::offset_of!(CgClientIo, struct_size);
-}
-
-// SAFETY: as for CgHost; the function pointers are Options.
-unsafe impl Versioned for CgChannelVtable {
-    const C_NAME: &'static str = "cg_channel_vtable";
-    const V1_SIZE: u32 = CG_CHANNEL_VTABLE_V1_SIZE;
-    const SIZE_OFFSET: usize = std::mem::offset_of!(CgChannelVtable, struct_size);
-}
-
-// SAFETY: repr(C); struct_size is the third u32, inside v1; the function pointers are Options
-// and the strings raw pointers.
-unsafe impl Versioned for CgDriverDescriptor {
-    const C_NAME: &'static str = "cg_driver_descriptor";
-    const V1_SIZE: u32 = CG_DRIVER_DESCRIPTOR_V1_SIZE;
-    const SIZE_OFFSET: usize = std::mem::offset_of!(CgDriverDescriptor, struct_size);
+versioned! {
+    CgHost = "cg_host", CG_HOST_V1_SIZE;
+    CgSessionInfo = "cg_session_info", CG_SESSION_INFO_V1_SIZE;
+    CgClientIo = "cg_client_io", CG_CLIENT_IO_V1_SIZE;
+    CgChannelVtable = "cg_channel_vtable", CG_CHANNEL_VTABLE_V1_SIZE;
+    CgDriverDescriptor = "cg_driver_descriptor", CG_DRIVER_DESCRIPTOR_V1_SIZE;
 }
 
 /// A struct whose `struct_size` is below its v1 size: it was not built against this ABI.

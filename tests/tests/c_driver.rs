@@ -2,13 +2,11 @@
 //! a whole session to QEMU; a newer driver whose structs have grown runs in this host; a
 //! driver that returns a channel with a NULL function costs that session, not the proxy.
 
-use std::time::Duration;
-
 use consolegate_tests::c_driver::{self, Echo};
 use consolegate_tests::proxy::check_config;
 use consolegate_tests::rfb;
 use consolegate_tests::setup::{assert_qemu_console, VncSetup};
-use consolegate_tests::{reasons, ws};
+use consolegate_tests::ws;
 
 #[test]
 fn c_driver_session_works_end_to_end() {
@@ -56,23 +54,8 @@ fn a_null_vtable_read_fails_each_session_with_1011_and_the_proxy_keeps_serving()
     let lib = c_driver::echo_driver_variant(Echo::NullVtableRead);
     let setup = VncSetup::start_with(|c| c.driver_in(lib.dir(), "cecho"));
     for _ in 0..2 {
-        let mut ws = ws::open(&setup.url());
-        let (code, reason) = ws
-            .close_frame(Duration::from_secs(10))
-            .expect("a Close frame");
-        assert_eq!(code, 1011, "reason {reason:?}");
-        let id = reasons::assert_close_reason(&reason, "console proxy error");
-        let line = format!(
-            "session {id}: driver 'cecho' failed: channel vtable field 'read' is NULL (internal)"
-        );
-        assert!(
-            setup
-                .proxy
-                .wait_for_log(&line, Duration::from_secs(5))
-                .is_some(),
-            "no {line:?} in the log:\n{}",
-            setup.proxy.log()
-        );
+        setup
+            .assert_driver_fails_session("cecho", "channel vtable field 'read' is NULL (internal)");
     }
     // The proxy process is still there and still answers.
     let refusal = ws::refusal(&setup.proxy.url("unknown"));

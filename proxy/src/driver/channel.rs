@@ -133,14 +133,7 @@ impl ChannelOps {
             destroy: None,
         })?;
         #[cfg(feature = "abi-v1-plus-test")]
-        log::info!(
-            "abi-v1-plus-test: cg_channel_vtable.test_extension is {}",
-            if vt.test_extension == 0 {
-                "absent"
-            } else {
-                "present"
-            }
-        );
+        super::log_test_extension("cg_channel_vtable", vt.test_extension);
         let null = |field: &str| BadVtable {
             message: format!("channel vtable field '{field}' is NULL"),
             destroy: vt.destroy,

@@ -183,13 +183,9 @@ impl LoadedDriver {
         // struct_size bytes, static in the library.
         let d = unsafe { read_versioned(descriptor) }.map_err(|e| bad(&e.to_string()))?;
         #[cfg(feature = "abi-v1-plus-test")]
-        log::info!(
-            "abi-v1-plus-test: driver '{name}': cg_driver_descriptor.test_extension is {}",
-            if d.test_extension == 0 {
-                "absent"
-            } else {
-                "present"
-            }
+        super::log_test_extension(
+            &format!("driver '{name}': cg_driver_descriptor"),
+            d.test_extension,
         );
         let null = |field| LoadError::NullFunction {
             name: name.into(),

@@ -57,6 +57,14 @@ impl DriverRegistry {
     }
 }
 
+/// Test only (feature `abi-v1-plus-test`): logs whether a driver's struct carried the field
+/// appended after v1 (`tests/tests/abi_growth.rs` expects "absent" from v1 drivers).
+#[cfg(feature = "abi-v1-plus-test")]
+fn log_test_extension(structure: &str, value: u64) {
+    let presence = if value == 0 { "absent" } else { "present" };
+    log::info!("abi-v1-plus-test: {structure}.test_extension is {presence}");
+}
+
 /// `DIR/libconsolegate_<name>.so`.
 pub fn library_path(dir: &Path, name: &str) -> std::path::PathBuf {
     dir.join(format!("libconsolegate_{name}.so"))

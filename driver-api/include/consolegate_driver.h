@@ -8,16 +8,13 @@
  *
  *     const cg_driver_descriptor *consolegate_driver_v1(void);
  *
- * Rules (see driver-api/src/lib.rs for the full page):
- *  - The host owns the server socket and every buffer it passes; the driver
- *    owns its handle and channels.  Outputs are written only on success.
- *  - Errors: a cg_status plus a message the callee writes into the caller's
- *    cg_error buffer.  Messages never contain passwords or tokens.
- *  - NULL arguments give CG_INVALID_ARGUMENT, never a crash.
- *  - No panic, C++ exception or longjmp crosses the boundary.
- *  - Structs start with struct_size and only grow at the end; status numbers
- *    are never reused.  An incompatible change bumps CG_ABI_VERSION and the
- *    symbol's name.
+ * The lifecycle, the rules (ownership, errors, NULL, threads, no exception
+ * or longjmp across the boundary) and the compatibility policy (what a minor
+ * change may do, what bumps CG_ABI_VERSION, what a host does with an older or
+ * newer driver) are written once, in docs/ABI.md of the consolegate sources.
+ *
+ * Fill struct_size with sizeof() of the struct as this header declares it;
+ * the CG_*_V1_SIZE macros below are the smallest sizes a reader accepts.
  */
 #ifndef CONSOLEGATE_DRIVER_H
 #define CONSOLEGATE_DRIVER_H
@@ -71,6 +68,12 @@ typedef uint32_t cg_status;
 #define CG_PANIC            20u
 #define CG_INTERNAL         21u
 
+/* Whether the struct at p (of type type, written by the other side) has field:
+ * a field past the writer's struct_size is absent and must not be read.  Use it
+ * before reading any field added after v1 (see docs/ABI.md). */
+#define CG_HAS_FIELD(p, type, field) \
+    ((size_t)(p)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
 /* Borrowed UTF-8 string, not NUL-terminated.  ptr == NULL means absent. */
 typedef struct cg_str {
     const uint8_t *ptr;
@@ -100,6 +103,7 @@ typedef struct cg_host {
     void *log_ctx;
     cg_log_fn log; /* may be NULL; callable from any thread */
 } cg_host;
+#define CG_HOST_V1_SIZE ((uint32_t)(offsetof(cg_host, log) + sizeof(cg_log_fn)))
 
 /* One session, valid during connect. */
 typedef struct cg_session_info {
@@ -113,6 +117,7 @@ typedef struct cg_session_info {
     cg_str password;               /* absent if none; never log it */
     uint64_t session_id;           /* for logs */
 } cg_session_info;
+#define CG_SESSION_INFO_V1_SIZE ((uint32_t)(offsetof(cg_session_info, session_id) + sizeof(uint64_t)))
 
 /* Blocking byte stream to the browser, valid during connect.  The host frames
  * websocket messages and enforces the handshake deadline. */
@@ -124,8 +129,11 @@ typedef struct cg_client_io {
     /* Writes all len bytes as one binary websocket message. */
     cg_status (*write)(void *ctx, const uint8_t *buf, size_t len);
 } cg_client_io;
+#define CG_CLIENT_IO_V1_SIZE \
+    ((uint32_t)(offsetof(cg_client_io, write) + sizeof(cg_status (*)(void *, const uint8_t *, size_t))))
 
-/* Non-blocking operations on an established channel. */
+/* Non-blocking operations on an established channel.  Every function is
+ * required: the host refuses a channel whose vtable has a NULL one. */
 typedef struct cg_channel_vtable {
     uint32_t struct_size;
     /* Plaintext from the hypervisor; CG_OK with *out_n == 0 is end of stream. */
@@ -139,12 +147,16 @@ typedef struct cg_channel_vtable {
     /* Frees the channel; does not close the socket (the host owns it). */
     void (*destroy)(void *state);
 } cg_channel_vtable;
+#define CG_CHANNEL_VTABLE_V1_SIZE \
+    ((uint32_t)(offsetof(cg_channel_vtable, destroy) + sizeof(void (*)(void *))))
 
+/* Not versioned: it never grows (the vtable does). */
 typedef struct cg_channel {
     void *state;
     const cg_channel_vtable *vtable;
 } cg_channel;
 
+/* Every function is required: the host refuses a descriptor with a NULL one. */
 typedef struct cg_driver_descriptor {
     uint32_t magic;           /* CG_DRIVER_MAGIC */
     uint32_t abi_version;     /* CG_ABI_VERSION */
@@ -163,6 +175,8 @@ typedef struct cg_driver_descriptor {
                          cg_channel *out_channel, cg_error *err);
     void (*destroy)(void *handle);
 } cg_driver_descriptor;
+#define CG_DRIVER_DESCRIPTOR_V1_SIZE \
+    ((uint32_t)(offsetof(cg_driver_descriptor, destroy) + sizeof(void (*)(void *))))
 
 const cg_driver_descriptor *consolegate_driver_v1(void);
 

@@ -1,14 +1,17 @@
 //! The `#[repr(C)]` types of the driver ABI, mirrored one to one by
-//! `include/consolegate_driver.h`.
+//! `include/consolegate_driver.h`, and the v1 minimum size of each struct that carries a
+//! `struct_size`.
 //!
-//! Rules that keep old drivers loading in new proxies and the reverse:
-//! - every struct that may grow starts with `struct_size` (and the descriptor with `magic` and
-//!   `abi_version`) and only ever grows at the end;
-//! - status numbers are never reused; a retired number stays reserved;
-//! - strings are `CgStr` (pointer plus length, UTF-8, not NUL-terminated) except the few
-//!   static strings in the descriptor, which are NUL-terminated C strings.
+//! How the ABI may change, and what each side does with an older or newer peer, is written
+//! once, in `docs/ABI.md`. [`read_versioned`](crate::versioned::read_versioned) is how either
+//! side reads the other's structs by those rules.
+//!
+//! Every function pointer is an `Option`: the C side may leave one NULL, and the reader
+//! refuses or skips it instead of calling address 0 (`Option<extern "C" fn>` has the same
+//! layout as a C function pointer, with `None` as NULL).
 
 use std::ffi::{c_char, c_int, c_void};
+use std::mem::{offset_of, size_of};
 
 /// `"CGDV"`: the first field of every driver descriptor.
 pub const CG_DRIVER_MAGIC: u32 = 0x4347_4456;
@@ -186,21 +189,30 @@ pub type CgLogFn = unsafe extern "C" fn(ctx: *mut c_void, level: u32, msg: CgStr
 #[repr(C)]
 #[derive(Debug)]
 pub struct CgHost {
-    /// `size_of::<CgHost>()` as the host built it.
+    /// `size_of::<CgHost>()` as the host built it; at least [`CG_HOST_V1_SIZE`].
     pub struct_size: u32,
     /// The host's ABI version.
     pub abi_version: u32,
     /// Context for `log`.
     pub log_ctx: *mut c_void,
-    /// Writes one log line through the host's logger; safe to call from any thread.
+    /// Writes one log line through the host's logger; safe to call from any thread. May be
+    /// NULL: the driver then logs nothing.
     pub log: Option<CgLogFn>,
+    /// Test only (feature `abi-v1-plus-test`): a field appended after v1, so that the tests
+    /// can run v1 drivers against a host whose structs have grown.
+    #[cfg(feature = "abi-v1-plus-test")]
+    pub test_extension: u64,
 }
+
+/// The size of a v1 [`CgHost`]: the end of its `log` field.
+pub const CG_HOST_V1_SIZE: u32 = (offset_of!(CgHost, log) + size_of::<Option<CgLogFn>>()) as u32;
 
 /// What the driver learns about one session at `connect`.
 #[repr(C)]
 #[derive(Debug)]
 pub struct CgSessionInfo {
-    /// `size_of::<CgSessionInfo>()` as the host built it.
+    /// `size_of::<CgSessionInfo>()` as the host built it; at least
+    /// [`CG_SESSION_INFO_V1_SIZE`].
     pub struct_size: u32,
     /// One `CG_KIND_*` bit.
     pub kind: u32,
@@ -218,65 +230,109 @@ pub struct CgSessionInfo {
     pub password: CgStr,
     /// A number identifying the session in logs (never the token).
     pub session_id: u64,
+    /// Test only (feature `abi-v1-plus-test`): a field appended after v1.
+    #[cfg(feature = "abi-v1-plus-test")]
+    pub test_extension: u64,
 }
+
+/// The size of a v1 [`CgSessionInfo`]: the end of its `session_id` field.
+pub const CG_SESSION_INFO_V1_SIZE: u32 =
+    (offset_of!(CgSessionInfo, session_id) + size_of::<u64>()) as u32;
+
+/// `cg_client_io.read`: reads at most `len` bytes from the browser; blocks until at least one
+/// byte arrives. `*out_n = 0` with `OK` means the client closed.
+pub type CgClientReadFn =
+    unsafe extern "C" fn(ctx: *mut c_void, buf: *mut u8, len: usize, out_n: *mut usize) -> CgStatus;
+
+/// `cg_client_io.write`: writes all `len` bytes to the browser as one binary websocket message.
+pub type CgClientWriteFn =
+    unsafe extern "C" fn(ctx: *mut c_void, buf: *const u8, len: usize) -> CgStatus;
 
 /// Blocking byte stream to the browser client, valid only during `connect`.
 /// The host does the websocket framing; the host enforces the handshake deadline.
 #[repr(C)]
 #[derive(Debug)]
 pub struct CgClientIo {
-    /// `size_of::<CgClientIo>()` as the host built it.
+    /// `size_of::<CgClientIo>()` as the host built it; at least [`CG_CLIENT_IO_V1_SIZE`].
     pub struct_size: u32,
     /// Context for the callbacks.
     pub ctx: *mut c_void,
-    /// Reads at most `len` bytes; blocks until at least one byte arrives. `*out_n = 0` with
-    /// `OK` means the client closed. Bytes the driver does not read are relayed later.
-    pub read: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        buf: *mut u8,
-        len: usize,
-        out_n: *mut usize,
-    ) -> CgStatus,
-    /// Writes all `len` bytes to the client (one binary websocket message).
-    pub write: unsafe extern "C" fn(ctx: *mut c_void, buf: *const u8, len: usize) -> CgStatus,
+    /// See [`CgClientReadFn`]. Bytes the driver does not read are relayed later.
+    pub read: Option<CgClientReadFn>,
+    /// See [`CgClientWriteFn`].
+    pub write: Option<CgClientWriteFn>,
+    /// Test only (feature `abi-v1-plus-test`): a field appended after v1.
+    #[cfg(feature = "abi-v1-plus-test")]
+    pub test_extension: u64,
 }
 
+/// The size of a v1 [`CgClientIo`]: the end of its `write` field.
+pub const CG_CLIENT_IO_V1_SIZE: u32 =
+    (offset_of!(CgClientIo, write) + size_of::<Option<CgClientWriteFn>>()) as u32;
+
+/// `cg_channel_vtable.read`: reads plaintext from the hypervisor. `OK` with `*out_n = 0` is end
+/// of stream; `WOULD_BLOCK` means nothing now.
+pub type CgChannelReadFn = unsafe extern "C" fn(
+    state: *mut c_void,
+    buf: *mut u8,
+    len: usize,
+    out_n: *mut usize,
+    err: *mut CgError,
+) -> CgStatus;
+
+/// `cg_channel_vtable.write`: takes up to `len` bytes of plaintext towards the hypervisor;
+/// `*out_n` says how many. `WOULD_BLOCK` (with `*out_n = 0`) when its output buffer is full.
+pub type CgChannelWriteFn = unsafe extern "C" fn(
+    state: *mut c_void,
+    buf: *const u8,
+    len: usize,
+    out_n: *mut usize,
+    err: *mut CgError,
+) -> CgStatus;
+
+/// `cg_channel_vtable.flush`: writes pending output to the socket; `WOULD_BLOCK` if some
+/// remains.
+pub type CgChannelFlushFn = unsafe extern "C" fn(state: *mut c_void, err: *mut CgError) -> CgStatus;
+
+/// `cg_channel_vtable.interest`: `CG_INTEREST_*` bits, what the channel needs from its socket
+/// now.
+pub type CgChannelInterestFn = unsafe extern "C" fn(state: *const c_void) -> u32;
+
+/// `cg_channel_vtable.destroy`: frees the channel (a TLS driver may first try to send
+/// close_notify). Does not close the socket: the host owns it.
+pub type CgChannelDestroyFn = unsafe extern "C" fn(state: *mut c_void);
+
 /// The operations on an established channel to the hypervisor. All are non-blocking: the
-/// host has set the server socket to non-blocking mode before it first calls them.
+/// host has set the server socket to non-blocking mode before it first calls them. Every
+/// function is required: the host refuses a channel whose vtable has a NULL one.
 #[repr(C)]
 #[derive(Debug)]
 pub struct CgChannelVtable {
-    /// `size_of::<CgChannelVtable>()` as the driver built it.
+    /// `size_of::<CgChannelVtable>()` as the driver built it; at least
+    /// [`CG_CHANNEL_VTABLE_V1_SIZE`].
     pub struct_size: u32,
-    /// Reads plaintext from the hypervisor. `OK` with `*out_n = 0` is end of stream;
-    /// `WOULD_BLOCK` means nothing now.
-    pub read: unsafe extern "C" fn(
-        state: *mut c_void,
-        buf: *mut u8,
-        len: usize,
-        out_n: *mut usize,
-        err: *mut CgError,
-    ) -> CgStatus,
-    /// Takes up to `len` bytes of plaintext towards the hypervisor; `*out_n` says how many.
-    /// `WOULD_BLOCK` (with `*out_n = 0`) when its output buffer is full.
-    pub write: unsafe extern "C" fn(
-        state: *mut c_void,
-        buf: *const u8,
-        len: usize,
-        out_n: *mut usize,
-        err: *mut CgError,
-    ) -> CgStatus,
-    /// Writes pending output to the socket; `WOULD_BLOCK` if some remains.
-    pub flush: unsafe extern "C" fn(state: *mut c_void, err: *mut CgError) -> CgStatus,
-    /// `CG_INTEREST_*` bits: what the channel needs from its socket now.
-    pub interest: unsafe extern "C" fn(state: *const c_void) -> u32,
-    /// Frees the channel (a TLS driver may first try to send close_notify). Does not close
-    /// the socket: the host owns it.
-    pub destroy: unsafe extern "C" fn(state: *mut c_void),
+    /// See [`CgChannelReadFn`].
+    pub read: Option<CgChannelReadFn>,
+    /// See [`CgChannelWriteFn`].
+    pub write: Option<CgChannelWriteFn>,
+    /// See [`CgChannelFlushFn`].
+    pub flush: Option<CgChannelFlushFn>,
+    /// See [`CgChannelInterestFn`].
+    pub interest: Option<CgChannelInterestFn>,
+    /// See [`CgChannelDestroyFn`].
+    pub destroy: Option<CgChannelDestroyFn>,
+    /// Test only (feature `abi-v1-plus-test`): a field appended after v1, which a v1 driver
+    /// does not have; the host reads it as absent (zero).
+    #[cfg(feature = "abi-v1-plus-test")]
+    pub test_extension: u64,
 }
 
+/// The size of a v1 [`CgChannelVtable`]: the end of its `destroy` field.
+pub const CG_CHANNEL_VTABLE_V1_SIZE: u32 =
+    (offset_of!(CgChannelVtable, destroy) + size_of::<Option<CgChannelDestroyFn>>()) as u32;
+
 /// An established channel: driver state plus its operations. Written by `connect` only on
-/// success.
+/// success. Not versioned: it never grows (the vtable does).
 #[repr(C)]
 #[derive(Debug)]
 pub struct CgChannel {
@@ -310,7 +366,8 @@ pub type CgConnectFn = unsafe extern "C" fn(
 /// `destroy`: frees the handle; called once, after every channel is destroyed.
 pub type CgDestroyFn = unsafe extern "C" fn(handle: *mut c_void);
 
-/// What `consolegate_driver_v1()` returns: static for the life of the library.
+/// What `consolegate_driver_v1()` returns: static for the life of the library. Every function
+/// is required: the host refuses a descriptor with a NULL one.
 #[repr(C)]
 #[derive(Debug)]
 pub struct CgDriverDescriptor {
@@ -318,7 +375,8 @@ pub struct CgDriverDescriptor {
     pub magic: u32,
     /// `CG_ABI_VERSION` the driver was built against.
     pub abi_version: u32,
-    /// `size_of::<CgDriverDescriptor>()` as the driver built it.
+    /// `size_of::<CgDriverDescriptor>()` as the driver built it; at least
+    /// [`CG_DRIVER_DESCRIPTOR_V1_SIZE`].
     pub struct_size: u32,
     /// `CG_KIND_*` bits: the console kinds the driver serves.
     pub kinds: u32,
@@ -334,12 +392,20 @@ pub struct CgDriverDescriptor {
     /// empty for none).
     pub option_sections: *const c_char,
     /// See [`CgInitFn`].
-    pub init: CgInitFn,
+    pub init: Option<CgInitFn>,
     /// See [`CgConnectFn`].
-    pub connect: CgConnectFn,
+    pub connect: Option<CgConnectFn>,
     /// See [`CgDestroyFn`].
-    pub destroy: CgDestroyFn,
+    pub destroy: Option<CgDestroyFn>,
+    /// Test only (feature `abi-v1-plus-test`): a field appended after v1, which a v1 driver
+    /// does not have; the host reads it as absent (zero).
+    #[cfg(feature = "abi-v1-plus-test")]
+    pub test_extension: u64,
 }
+
+/// The size of a v1 [`CgDriverDescriptor`]: the end of its `destroy` field.
+pub const CG_DRIVER_DESCRIPTOR_V1_SIZE: u32 =
+    (offset_of!(CgDriverDescriptor, destroy) + size_of::<Option<CgDestroyFn>>()) as u32;
 
 /// Makes a `static` descriptor possible: it holds only pointers to static data and functions.
 #[repr(transparent)]

@@ -163,12 +163,21 @@ fn status_to_io(status: CgStatus, what: &str) -> io::Error {
     io::Error::new(kind, format!("{what} failed ({})", status.name()))
 }
 
+/// The error for a callback the host left NULL in its `cg_client_io`.
+fn no_callback(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("the host gave no {what} callback for the browser client"),
+    )
+}
+
 impl Read for ClientStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.io.read.ok_or_else(|| no_callback("read"))?;
         let mut n = 0usize;
         // SAFETY: the host guarantees the callbacks and ctx are valid during connect; buf is a
         // valid writable slice of buf.len() bytes and n a valid out pointer.
-        let status = unsafe { (self.io.read)(self.io.ctx, buf.as_mut_ptr(), buf.len(), &mut n) };
+        let status = unsafe { read(self.io.ctx, buf.as_mut_ptr(), buf.len(), &mut n) };
         if status != CgStatus::OK {
             return Err(status_to_io(status, "reading from the browser client"));
         }
@@ -178,8 +187,9 @@ impl Read for ClientStream<'_> {
 
 impl Write for ClientStream<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let write = self.io.write.ok_or_else(|| no_callback("write"))?;
         // SAFETY: as in read; buf is a valid readable slice of buf.len() bytes.
-        let status = unsafe { (self.io.write)(self.io.ctx, buf.as_ptr(), buf.len()) };
+        let status = unsafe { write(self.io.ctx, buf.as_ptr(), buf.len()) };
         if status != CgStatus::OK {
             return Err(status_to_io(status, "writing to the browser client"));
         }

@@ -1,8 +1,8 @@
 //! The `extern "C"` shims behind [`export_driver!`](crate::export_driver): every entry point
-//! checks its pointers, catches panics, and turns `Result`s into a status plus a message in
-//! the host's buffer. This file and `driver.rs` hold all the crate's `unsafe`.
+//! checks its pointers, reads the host's structs by the growth rule of `docs/ABI.md`, catches
+//! panics, and turns `Result`s into a status plus a message in the host's buffer.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
@@ -11,6 +11,7 @@ use crate::abi::*;
 use crate::driver::{Channel, ClientStream, Driver, Kind, Options, ServerSocket, Session};
 use crate::error::DriverError;
 use crate::host_log;
+use crate::versioned::{read_versioned, StructTooSmall};
 
 /// Writes `msg` into the caller's error buffer, truncated at a UTF-8 boundary.
 ///
@@ -75,6 +76,12 @@ fn null_arg(what: &str) -> DriverError {
     DriverError::new(CgStatus::INVALID_ARGUMENT, format!("{what} is NULL"))
 }
 
+impl From<StructTooSmall> for DriverError {
+    fn from(e: StructTooSmall) -> Self {
+        DriverError::new(CgStatus::INVALID_ARGUMENT, e.to_string())
+    }
+}
+
 /// The `init` entry point for driver type `D`.
 ///
 /// # Safety
@@ -87,9 +94,9 @@ pub unsafe extern "C" fn init_shim<D: Driver>(
     err: *mut CgError,
 ) -> CgStatus {
     guarded(err, || {
-        // SAFETY: host is NULL or valid for the call (ABI).
-        if let Some(host) = unsafe { host.as_ref() } {
-            host_log::install(host);
+        if !host.is_null() {
+            // SAFETY: host is non-NULL and valid for the call (ABI).
+            host_log::install(&unsafe { read_versioned(host) }?);
         }
         if out_handle.is_null() {
             return Err(null_arg("out_handle"));
@@ -132,10 +139,14 @@ pub unsafe extern "C" fn connect_shim<D: Driver>(
     guarded(err, || {
         // SAFETY: handle is a Box<D> made by init_shim::<D>, alive until destroy.
         let driver = unsafe { handle.cast::<D>().as_ref() }.ok_or_else(|| null_arg("handle"))?;
-        // SAFETY: pointers are NULL or valid for the call (ABI).
-        let info = unsafe { session.as_ref() }.ok_or_else(|| null_arg("session"))?;
-        // SAFETY: as above.
-        let client_io = unsafe { client.as_ref() }.ok_or_else(|| null_arg("client"))?;
+        if session.is_null() {
+            return Err(null_arg("session"));
+        }
+        if client.is_null() {
+            return Err(null_arg("client"));
+        }
+        // SAFETY: both are non-NULL and valid for the call (ABI).
+        let (info, client_io) = unsafe { (read_versioned(session)?, read_versioned(client)?) };
         if out_channel.is_null() {
             return Err(null_arg("out_channel"));
         }
@@ -168,7 +179,7 @@ pub unsafe extern "C" fn connect_shim<D: Driver>(
             session_id: info.session_id,
             handshake_timeout: Duration::from_millis(u64::from(info.handshake_timeout_ms)),
         };
-        let mut client = ClientStream::new(client_io);
+        let mut client = ClientStream::new(&client_io);
         // SAFETY: the host keeps server_fd open until the channel is destroyed (ABI).
         let server = unsafe { ServerSocket::borrow_raw(server_fd) };
         let channel = driver.connect(&session, &mut client, server)?;
@@ -200,12 +211,43 @@ pub unsafe extern "C" fn destroy_shim<D: Driver>(handle: *mut c_void) {
 
 static CHANNEL_VTABLE: CgChannelVtable = CgChannelVtable {
     struct_size: std::mem::size_of::<CgChannelVtable>() as u32,
-    read: channel_read,
-    write: channel_write,
-    flush: channel_flush,
-    interest: channel_interest,
-    destroy: channel_destroy,
+    read: Some(channel_read),
+    write: Some(channel_write),
+    flush: Some(channel_flush),
+    interest: Some(channel_interest),
+    destroy: Some(channel_destroy),
+    #[cfg(feature = "abi-v1-plus-test")]
+    test_extension: 0,
 };
+
+/// The descriptor [`export_driver!`](crate::export_driver) exports for driver type `D`: every
+/// function set, `struct_size` as this crate builds it. The strings are static and
+/// NUL-terminated.
+pub const fn descriptor<D: Driver>(
+    kinds: u32,
+    flags: u32,
+    name: *const c_char,
+    version: *const c_char,
+    description: *const c_char,
+    option_sections: *const c_char,
+) -> CgDriverDescriptor {
+    CgDriverDescriptor {
+        magic: CG_DRIVER_MAGIC,
+        abi_version: CG_ABI_VERSION,
+        struct_size: std::mem::size_of::<CgDriverDescriptor>() as u32,
+        kinds,
+        flags,
+        name,
+        version,
+        description,
+        option_sections,
+        init: Some(init_shim::<D>),
+        connect: Some(connect_shim::<D>),
+        destroy: Some(destroy_shim::<D>),
+        #[cfg(feature = "abi-v1-plus-test")]
+        test_extension: 0,
+    }
+}
 
 /// # Safety
 /// `state` is the `Box<Box<dyn Channel>>` made by `connect_shim`, used by one thread at a time.
@@ -326,20 +368,14 @@ macro_rules! export_driver {
             #[allow(unused_imports)]
             use $crate::abi::*;
             static DESCRIPTOR: $crate::abi::StaticDescriptor =
-                $crate::abi::StaticDescriptor($crate::abi::CgDriverDescriptor {
-                    magic: $crate::abi::CG_DRIVER_MAGIC,
-                    abi_version: $crate::abi::CG_ABI_VERSION,
-                    struct_size: ::std::mem::size_of::<$crate::abi::CgDriverDescriptor>() as u32,
-                    kinds: $kinds,
-                    flags: $flags,
-                    name: concat!($name, "\0").as_ptr().cast(),
-                    version: concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast(),
-                    description: concat!($description, "\0").as_ptr().cast(),
-                    option_sections: concat!($sections, "\0").as_ptr().cast(),
-                    init: $crate::export::init_shim::<$driver>,
-                    connect: $crate::export::connect_shim::<$driver>,
-                    destroy: $crate::export::destroy_shim::<$driver>,
-                });
+                $crate::abi::StaticDescriptor($crate::export::descriptor::<$driver>(
+                    $kinds,
+                    $flags,
+                    concat!($name, "\0").as_ptr().cast(),
+                    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast(),
+                    concat!($description, "\0").as_ptr().cast(),
+                    concat!($sections, "\0").as_ptr().cast(),
+                ));
             &DESCRIPTOR.0
         }
     };

@@ -4,8 +4,15 @@
  * Built by the integration tests (tests/src/c_driver.rs) with
  *     cc -shared -fPIC -I driver-api/include -o libconsolegate_cecho.so echo_driver.c
  * It relays bytes to the hypervisor unchanged, like drivers/noop: VNC only, cleartext.
- * With -DCG_TEST_ABI_VERSION=N its descriptor claims ABI version N instead, which the proxy
- * must refuse at start-up.
+ *
+ * Test builds break one promise each, to check how the proxy takes it:
+ *  -DCG_TEST_ABI_VERSION=N      the descriptor claims ABI version N (refused at start-up);
+ *  -DCG_TEST_DESCRIPTOR_SIZE=N  the descriptor's struct_size is N (below the v1 size: refused);
+ *  -DCG_TEST_NULL_CONNECT       the descriptor's connect is NULL (refused at start-up);
+ *  -DCG_TEST_NULL_VTABLE_READ   the channel vtable's read is NULL (each session refused);
+ *  -DCG_TEST_GROWN              a newer driver: the descriptor and the vtable carry one field
+ *                               more than v1, with struct_size to match (accepted; the
+ *                               extra field is ignored).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,6 +24,41 @@
 
 #ifndef CG_TEST_ABI_VERSION
 #define CG_TEST_ABI_VERSION CG_ABI_VERSION
+#endif
+
+#ifdef CG_TEST_GROWN
+/* A later minor version, as this driver would declare it: v1 plus one field at the end. */
+typedef struct {
+    cg_driver_descriptor v1;
+    uint64_t extension;
+} descriptor_type;
+typedef struct {
+    cg_channel_vtable v1;
+    uint64_t extension;
+} vtable_type;
+#define V1_PART(...) {__VA_ARGS__}, UINT64_MAX
+#define V1_OF(object) (&(object).v1)
+#else
+typedef cg_driver_descriptor descriptor_type;
+typedef cg_channel_vtable vtable_type;
+#define V1_PART(...) __VA_ARGS__
+#define V1_OF(object) (&(object))
+#endif
+
+#ifndef CG_TEST_DESCRIPTOR_SIZE
+#define CG_TEST_DESCRIPTOR_SIZE sizeof(descriptor_type)
+#endif
+
+#ifdef CG_TEST_NULL_VTABLE_READ
+#define VTABLE_READ NULL
+#else
+#define VTABLE_READ ch_read
+#endif
+
+#ifdef CG_TEST_NULL_CONNECT
+#define DESCRIPTOR_CONNECT NULL
+#else
+#define DESCRIPTOR_CONNECT drv_connect
 #endif
 
 static void set_error(cg_error *err, const char *msg) {
@@ -46,7 +88,7 @@ struct channel {
     int fd;
 };
 
-static cg_status ch_read(void *state, uint8_t *buf, size_t len, size_t *out_n, cg_error *err) {
+__attribute__((unused)) static cg_status ch_read(void *state, uint8_t *buf, size_t len, size_t *out_n, cg_error *err) {
     ssize_t n;
     if (state == NULL || buf == NULL || out_n == NULL) {
         set_error(err, "NULL argument");
@@ -91,8 +133,8 @@ static void ch_destroy(void *state) {
     free(state);
 }
 
-static const cg_channel_vtable VTABLE = {
-    sizeof(cg_channel_vtable), ch_read, ch_write, ch_flush, ch_interest, ch_destroy,
+static const vtable_type VTABLE = {
+    V1_PART(sizeof(vtable_type), VTABLE_READ, ch_write, ch_flush, ch_interest, ch_destroy),
 };
 
 /* The driver has no state; the handle only has to be non-NULL. */
@@ -115,7 +157,7 @@ static cg_status drv_init(const cg_host *host, const cg_option *options, size_t 
     return CG_OK;
 }
 
-static cg_status drv_connect(void *handle, const cg_session_info *session,
+__attribute__((unused)) static cg_status drv_connect(void *handle, const cg_session_info *session,
                              const cg_client_io *client, int server_fd,
                              cg_channel *out_channel, cg_error *err) {
     struct channel *ch;
@@ -134,7 +176,7 @@ static cg_status drv_connect(void *handle, const cg_session_info *session,
     }
     ch->fd = server_fd;
     out_channel->state = ch;
-    out_channel->vtable = &VTABLE;
+    out_channel->vtable = V1_OF(VTABLE);
     return CG_OK;
 }
 
@@ -142,10 +184,10 @@ static void drv_destroy(void *handle) {
     (void)handle;
 }
 
-static const cg_driver_descriptor DESCRIPTOR = {
+static const descriptor_type DESCRIPTOR = {V1_PART(
     CG_DRIVER_MAGIC,
     CG_TEST_ABI_VERSION,
-    sizeof(cg_driver_descriptor),
+    CG_TEST_DESCRIPTOR_SIZE,
     CG_KIND_VNC,
     CG_DRIVER_FLAG_CLEARTEXT,
     "cecho",
@@ -153,10 +195,10 @@ static const cg_driver_descriptor DESCRIPTOR = {
     "C test driver: relays bytes unchanged (cleartext hypervisor leg)",
     "",
     drv_init,
-    drv_connect,
-    drv_destroy,
-};
+    DESCRIPTOR_CONNECT,
+    drv_destroy
+)};
 
 const cg_driver_descriptor *consolegate_driver_v1(void) {
-    return &DESCRIPTOR;
+    return V1_OF(DESCRIPTOR);
 }

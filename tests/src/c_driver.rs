@@ -1,7 +1,8 @@
 //! Shared libraries compiled with `cc` during the tests: the C driver
-//! `tests/c_driver/echo_driver.c` (as `libconsolegate_cecho.so`, optionally claiming another
-//! ABI version), and a library that does not export `consolegate_driver_v1` at all. Each goes
-//! into its own scratch directory, which the test uses as `driver_dir`.
+//! `tests/c_driver/echo_driver.c` (as `libconsolegate_cecho.so`, correct or in one of the
+//! [`Echo`] variants that break one promise of the ABI), and a library that does not export
+//! `consolegate_driver_v1` at all. Each goes into its own scratch directory, which the test
+//! uses as `driver_dir`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,15 +29,47 @@ impl Library {
     }
 }
 
+/// A build of `echo_driver.c` (see the `CG_TEST_*` macros at its top).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// A correct v1 driver, built with the v1 header.
+    V1,
+    /// The descriptor claims this ABI version.
+    AbiVersion(u32),
+    /// The descriptor's `struct_size` is this many bytes.
+    DescriptorSize(u32),
+    /// The descriptor's `connect` is NULL.
+    NullConnect,
+    /// The channel vtable's `read` is NULL.
+    NullVtableRead,
+    /// A newer driver: its descriptor and channel vtable carry one field more than v1, with
+    /// `struct_size` to match.
+    Grown,
+}
+
+impl Echo {
+    fn defines(self) -> Vec<String> {
+        match self {
+            Echo::V1 => vec![],
+            Echo::AbiVersion(v) => vec![format!("-DCG_TEST_ABI_VERSION={v}")],
+            Echo::DescriptorSize(n) => vec![format!("-DCG_TEST_DESCRIPTOR_SIZE={n}")],
+            Echo::NullConnect => vec!["-DCG_TEST_NULL_CONNECT".into()],
+            Echo::NullVtableRead => vec!["-DCG_TEST_NULL_VTABLE_READ".into()],
+            Echo::Grown => vec!["-DCG_TEST_GROWN".into()],
+        }
+    }
+}
+
 /// `libconsolegate_cecho.so` from `echo_driver.c`; with `abi_version`, its descriptor claims
 /// that ABI version (`-DCG_TEST_ABI_VERSION=N`).
 pub fn echo_driver(abi_version: Option<u32>) -> Library {
+    echo_driver_variant(abi_version.map_or(Echo::V1, Echo::AbiVersion))
+}
+
+/// `libconsolegate_cecho.so` from `echo_driver.c`, built as `variant`.
+pub fn echo_driver_variant(variant: Echo) -> Library {
     let source = workspace_root().join("tests/c_driver/echo_driver.c");
-    let defines: Vec<String> = abi_version
-        .map(|v| format!("-DCG_TEST_ABI_VERSION={v}"))
-        .into_iter()
-        .collect();
-    compile("cecho", &source, &defines)
+    compile("cecho", &source, &variant.defines())
 }
 
 /// `libconsolegate_<name>.so` that exports a function, but not `consolegate_driver_v1`.

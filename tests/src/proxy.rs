@@ -82,6 +82,8 @@ pub struct Config {
     raw: Option<String>,
     /// `RUST_LOG` for this proxy, instead of [`rust_log`]'s.
     rust_log: Option<String>,
+    /// The daemon to run, instead of [`binary`].
+    daemon: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -104,6 +106,7 @@ impl Config {
             tokens: String::new(),
             raw: None,
             rust_log: None,
+            daemon: None,
         };
         let port = config.port();
         config
@@ -113,6 +116,18 @@ impl Config {
             .set("driver_dir", &driver_dir().display().to_string())
             .set("connect_insecure", "true")
             .set("token_source", &format!("file:{}", tokens_path.display()))
+    }
+
+    /// Runs the daemon at `path` (a test build of `consolegate`) instead of [`binary`].
+    pub fn daemon_binary(mut self, path: &Path) -> Self {
+        self.daemon = Some(path.to_path_buf());
+        self
+    }
+
+    /// The daemon this configuration runs: [`binary`], unless [`Config::daemon_binary`] chose
+    /// another.
+    fn daemon(&self) -> PathBuf {
+        self.daemon.clone().unwrap_or_else(binary)
     }
 
     /// Sets `key = value` in `[DEFAULT]`, replacing an earlier value.
@@ -272,14 +287,15 @@ impl Config {
 /// stderr.
 pub fn check_config(config: &Config) -> (i32, String) {
     let path = config.write();
-    let out = Command::new(binary())
+    let daemon = config.daemon();
+    let out = Command::new(&daemon)
         .arg("--check-config")
         .arg("--config")
         .arg(&path)
         .env("RUST_LOG", rust_log())
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary().display()));
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", daemon.display()));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -342,7 +358,8 @@ impl Proxy {
     fn spawn(config: Config) -> Self {
         let path = config.write();
         let stderr = fs::File::create(config.dir.join("stderr.log")).expect("create stderr.log");
-        let mut command = Command::new(binary());
+        let daemon = config.daemon();
+        let mut command = Command::new(&daemon);
         command
             .arg("--config")
             .arg(&path)
@@ -355,7 +372,7 @@ impl Proxy {
         die_with_starting_thread(&mut command);
         let child = command
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary().display()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", daemon.display()));
         let addr = listen_addr(config.get("listen").unwrap_or("0.0.0.0:6080"));
         let tls = config.get("ssl_certificate").is_some();
         Self {

@@ -1,6 +1,8 @@
 //! The setup most tests share: a QEMU VNC console (security None) behind a proxy that knows
 //! one token for it.
 
+use std::time::Duration;
+
 use crate::fds::{self, Usage};
 use crate::proxy::{Config, Proxy};
 use crate::qemu::{Mode, Qemu};
@@ -42,6 +44,27 @@ impl VncSetup {
         assert_qemu_console(&mut warm);
         warm.close();
         fds::settled(self.proxy.pid())
+    }
+
+    /// Opens a session that driver `driver` fails: asserts Close 1011 with the generic
+    /// `console proxy error (session N)` and, within 5 s, a log line
+    /// `session N: driver 'DRIVER' failed: DETAIL…`; returns N.
+    pub fn assert_driver_fails_session(&self, driver: &str, detail: &str) -> u64 {
+        let mut ws = crate::ws::open(&self.url());
+        let (code, reason) = ws
+            .close_frame(Duration::from_secs(10))
+            .expect("a Close frame");
+        assert_eq!(code, 1011, "reason {reason:?}");
+        let id = crate::reasons::assert_close_reason(&reason, "console proxy error");
+        let line = format!("session {id}: driver '{driver}' failed: {detail}");
+        assert!(
+            self.proxy
+                .wait_for_log(&line, Duration::from_secs(5))
+                .is_some(),
+            "no {line:?} in the log:\n{}",
+            self.proxy.log()
+        );
+        id
     }
 
     /// The websocket URL with [`TOKEN`].

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use consolegate_tests::setup::{assert_qemu_console, VncSetup};
-use consolegate_tests::{reasons, ws};
+use consolegate_tests::ws;
 
 #[test]
 fn fault_driver_in_ok_mode_relays() {
@@ -16,21 +16,7 @@ fn fault_driver_in_ok_mode_relays() {
 fn driver_panic_in_connect_closes_1011_and_the_next_session_is_served() {
     let setup = VncSetup::start_with(|c| c.fault_driver("panic_in_connect"));
     for _ in 0..2 {
-        let mut ws = ws::open(&setup.url());
-        let (code, reason) = ws
-            .close_frame(Duration::from_secs(10))
-            .expect("a Close frame");
-        assert_eq!(code, 1011, "reason {reason:?}");
-        let id = reasons::assert_close_reason(&reason, "console proxy error");
-        let detail = format!("session {id}: driver 'fault' failed: driver panicked");
-        assert!(
-            setup
-                .proxy
-                .wait_for_log(&detail, Duration::from_secs(5))
-                .is_some(),
-            "no {detail:?} in the log:\n{}",
-            setup.proxy.log()
-        );
+        setup.assert_driver_fails_session("fault", "driver panicked");
     }
     // The proxy process is still there and still accepts.
     let refusal = ws::refusal(&setup.proxy.url("unknown"));

@@ -95,3 +95,24 @@ fn no_certificate_without_listen_insecure_is_refused() {
         &["no ssl_certificate and ssl_key: set them to serve wss, or set listen_insecure = true to serve plain ws"],
     );
 }
+
+#[test]
+fn driver_with_a_null_connect_is_refused_naming_the_field() {
+    let lib = c_driver::echo_driver_variant(c_driver::Echo::NullConnect);
+    assert_refused(
+        || Config::new().driver_in(lib.dir(), "cecho"),
+        &["driver 'cecho': descriptor field 'connect' is NULL"],
+    );
+}
+
+#[test]
+fn driver_with_a_descriptor_below_the_v1_size_is_refused() {
+    let lib = c_driver::echo_driver_variant(c_driver::Echo::DescriptorSize(40));
+    assert_refused(
+        || Config::new().driver_in(lib.dir(), "cecho"),
+        &[
+            "driver 'cecho': ",
+            "has a malformed descriptor: cg_driver_descriptor.struct_size is 40, below the v1 size of ",
+        ],
+    );
+}

@@ -1,4 +1,6 @@
 //! A driver's established channel behind a safe type, and the `connect` call that makes one.
+//! The channel's vtable is read by the growth rule of `docs/ABI.md` and refused if one of its
+//! functions is NULL.
 
 use std::ffi::c_void;
 use std::io;
@@ -7,6 +9,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use consolegate_driver_api::abi::*;
+use consolegate_driver_api::versioned::read_versioned;
 use consolegate_driver_api::Session;
 
 use super::client_io::{with_client_io, HandshakeClient};
@@ -44,6 +47,8 @@ impl LoadedDriver {
             username: CgStr::from_opt(request.username),
             password: CgStr::from_opt(request.password),
             session_id: request.session_id,
+            #[cfg(feature = "abi-v1-plus-test")]
+            test_extension: 1,
         };
         let mut message = [0u8; MESSAGE_CAP];
         let mut err = CgError {
@@ -83,16 +88,62 @@ impl LoadedDriver {
             });
         }
         // SAFETY: a successful connect wrote a valid vtable pointer (static in the driver).
-        let size = unsafe { (*out.vtable).struct_size } as usize;
-        if size < std::mem::size_of::<CgChannelVtable>() {
-            return Err(ConnectFailure {
+        let ops = unsafe { ChannelOps::read(out.vtable) }.map_err(|e| {
+            if let Some(destroy) = e.destroy {
+                // SAFETY: the channel is the driver's, never used; destroyed exactly once.
+                unsafe { destroy(out.state) };
+            }
+            ConnectFailure {
                 status: CgStatus::INTERNAL,
-                message: format!("driver '{}' returned a vtable of {size} bytes", self.name()),
-            });
-        }
+                message: e.message,
+            }
+        })?;
         Ok(BackendChannel {
-            raw: out,
+            state: out.state,
+            ops,
             _driver: Arc::clone(self),
+        })
+    }
+}
+
+/// A channel's vtable as read from its driver, with every function present.
+struct ChannelOps {
+    read: CgChannelReadFn,
+    write: CgChannelWriteFn,
+    flush: CgChannelFlushFn,
+    interest: CgChannelInterestFn,
+    destroy: CgChannelDestroyFn,
+}
+
+/// Why a returned vtable is refused, and its `destroy` (if any) to free the channel with.
+struct BadVtable {
+    message: String,
+    destroy: Option<CgChannelDestroyFn>,
+}
+
+impl ChannelOps {
+    /// Copies the driver's vtable and checks that no function is NULL.
+    ///
+    /// # Safety
+    /// `vtable` is non-NULL and points at a channel vtable of its `struct_size` bytes.
+    unsafe fn read(vtable: *const CgChannelVtable) -> Result<Self, BadVtable> {
+        // SAFETY: guaranteed by the caller.
+        let vt = unsafe { read_versioned(vtable) }.map_err(|e| BadVtable {
+            message: e.to_string(),
+            destroy: None,
+        })?;
+        #[cfg(feature = "abi-v1-plus-test")]
+        super::log_test_extension("cg_channel_vtable", vt.test_extension);
+        let null = |field: &str| BadVtable {
+            message: format!("channel vtable field '{field}' is NULL"),
+            destroy: vt.destroy,
+        };
+        Ok(Self {
+            read: vt.read.ok_or_else(|| null("read"))?,
+            write: vt.write.ok_or_else(|| null("write"))?,
+            flush: vt.flush.ok_or_else(|| null("flush"))?,
+            interest: vt.interest.ok_or_else(|| null("interest"))?,
+            destroy: vt.destroy.ok_or_else(|| null("destroy"))?,
         })
     }
 }
@@ -100,7 +151,8 @@ impl LoadedDriver {
 /// An established channel to the hypervisor. Non-blocking once the session has set the socket
 /// non-blocking. Must be dropped before the socket is closed.
 pub struct BackendChannel {
-    raw: CgChannel,
+    state: *mut c_void,
+    ops: ChannelOps,
     _driver: Arc<LoadedDriver>,
 }
 
@@ -130,16 +182,10 @@ fn failure(status: CgStatus, message: &[u8], len: usize) -> io::Error {
 }
 
 impl BackendChannel {
-    fn vtable(&self) -> &CgChannelVtable {
-        // SAFETY: checked non-null and large enough in connect; static in the driver, which
-        // the Arc keeps loaded.
-        unsafe { &*self.raw.vtable }
-    }
-
     /// Calls one vtable function with an error buffer and turns its status into a result.
     fn call(
         &mut self,
-        f: impl FnOnce(&CgChannelVtable, *mut c_void, &mut CgError) -> CgStatus,
+        f: impl FnOnce(&ChannelOps, *mut c_void, &mut CgError) -> CgStatus,
     ) -> io::Result<()> {
         let mut message = [0u8; MESSAGE_CAP];
         let mut err = CgError {
@@ -147,7 +193,7 @@ impl BackendChannel {
             cap: MESSAGE_CAP,
             len: 0,
         };
-        let status = f(self.vtable(), self.raw.state, &mut err);
+        let status = f(&self.ops, self.state, &mut err);
         match status {
             CgStatus::OK => Ok(()),
             s => Err(failure(s, &message, err.len)),
@@ -157,8 +203,8 @@ impl BackendChannel {
     /// Reads plaintext from the hypervisor: `Ok(0)` at end of stream, `WouldBlock` for none.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut n = 0usize;
-        // SAFETY: state and vtable from a successful connect; buf, n and err are valid for the
-        // call.
+        // SAFETY: state and functions from a successful connect (the Arc keeps the driver
+        // loaded); buf, n and err are valid for the call.
         self.call(|vt, state, err| unsafe {
             (vt.read)(state, buf.as_mut_ptr(), buf.len(), &mut n, err)
         })?;
@@ -184,13 +230,13 @@ impl BackendChannel {
     /// Whether the channel has output waiting for the socket to become writable.
     pub fn wants_write(&self) -> bool {
         // SAFETY: as in read.
-        unsafe { (self.vtable().interest)(self.raw.state) & CG_INTEREST_WRITE != 0 }
+        unsafe { (self.ops.interest)(self.state) & CG_INTEREST_WRITE != 0 }
     }
 }
 
 impl Drop for BackendChannel {
     fn drop(&mut self) {
         // SAFETY: destroyed exactly once, before the session closes the socket.
-        unsafe { (self.vtable().destroy)(self.raw.state) };
+        unsafe { (self.ops.destroy)(self.state) };
     }
 }

@@ -20,8 +20,10 @@ pub fn with_client_io<R>(client: &mut dyn HandshakeClient, f: impl FnOnce(&CgCli
     let io = CgClientIo {
         struct_size: std::mem::size_of::<CgClientIo>() as u32,
         ctx: (&mut target as *mut &mut dyn HandshakeClient).cast(),
-        read: client_read,
-        write: client_write,
+        read: Some(client_read),
+        write: Some(client_write),
+        #[cfg(feature = "abi-v1-plus-test")]
+        test_extension: 1,
     };
     f(&io)
 }

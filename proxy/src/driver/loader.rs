@@ -1,10 +1,12 @@
 //! Loading one driver library: open it, find `consolegate_driver_v1`, check the descriptor's
-//! magic, ABI version and size, copy what it says, and call `init` with its options.
+//! magic, ABI version and size, copy what it says (by the growth rule of `docs/ABI.md`),
+//! refuse a NULL function, and call `init` with its options.
 
 use std::ffi::{c_void, CStr};
 use std::path::{Path, PathBuf};
 
 use consolegate_driver_api::abi::*;
+use consolegate_driver_api::versioned::read_versioned;
 use consolegate_driver_api::Kind;
 use libloading::Library;
 
@@ -62,6 +64,16 @@ pub enum LoadError {
         path: PathBuf,
         /// What is wrong.
         detail: String,
+    },
+    /// A function the ABI requires is NULL in the descriptor: the driver is broken.
+    #[error("driver '{name}': descriptor field '{field}' is NULL ({}); the driver must set every function of its descriptor", path.display())]
+    NullFunction {
+        /// Driver name.
+        name: String,
+        /// Library path.
+        path: PathBuf,
+        /// The descriptor's field (`init`, `connect`, `destroy`).
+        field: &'static str,
     },
     /// The driver rejected its options; the message is the driver's.
     #[error("driver '{name}': init failed: {message} ({status})")]
@@ -145,13 +157,13 @@ impl LoadedDriver {
         if descriptor.is_null() {
             return Err(bad("consolegate_driver_v1 returned NULL"));
         }
-        // The first three u32 fields are stable across all ABI versions: read them before
+        // The leading u32 fields are stable across all ABI versions: read them before
         // trusting the rest of the struct.
         // SAFETY: descriptor is non-NULL and points at a static descriptor of at least the
-        // three leading u32 fields that every ABI version shares.
-        let (magic, abi_version, struct_size) = unsafe {
+        // leading u32 fields that every ABI version shares.
+        let (magic, abi_version) = unsafe {
             let head = descriptor.cast::<u32>();
-            (head.read(), head.add(1).read(), head.add(2).read())
+            (head.read(), head.add(1).read())
         };
         if magic != CG_DRIVER_MAGIC {
             return Err(LoadError::BadMagic {
@@ -167,11 +179,22 @@ impl LoadedDriver {
                 found: abi_version,
             });
         }
-        if (struct_size as usize) < std::mem::size_of::<CgDriverDescriptor>() {
-            return Err(bad(&format!("struct_size {struct_size} is too small")));
-        }
-        // SAFETY: magic, version and size checked: it is a v1 descriptor, static in the library.
-        let d = unsafe { &*descriptor };
+        // SAFETY: non-NULL, magic and version checked: a v1 or later descriptor of
+        // struct_size bytes, static in the library.
+        let d = unsafe { read_versioned(descriptor) }.map_err(|e| bad(&e.to_string()))?;
+        #[cfg(feature = "abi-v1-plus-test")]
+        super::log_test_extension(
+            &format!("driver '{name}': cg_driver_descriptor"),
+            d.test_extension,
+        );
+        let null = |field| LoadError::NullFunction {
+            name: name.into(),
+            path: path.into(),
+            field,
+        };
+        let init = d.init.ok_or_else(|| null("init"))?;
+        let connect = d.connect.ok_or_else(|| null("connect"))?;
+        let destroy = d.destroy.ok_or_else(|| null("destroy"))?;
         // SAFETY: the ABI requires these to be NULL or static NUL-terminated strings.
         let text = |p: *const std::ffi::c_char| unsafe { c_text(p) };
         let declared = text(d.name).ok_or_else(|| bad("no name"))?;
@@ -197,13 +220,13 @@ impl LoadedDriver {
             version: text(d.version).unwrap_or_default(),
             description: text(d.description).unwrap_or_default(),
             sections,
-            connect: d.connect,
-            destroy: d.destroy,
+            connect,
+            destroy,
             _library: library,
         };
         let refs: Vec<&str> = driver.sections.iter().map(String::as_str).collect();
         let triples = options(&refs);
-        driver.init(d.init, &triples)?;
+        driver.init(init, &triples)?;
         log::info!(
             "driver '{name}' {} loaded from {} (serves {})",
             driver.version,
@@ -231,6 +254,8 @@ impl LoadedDriver {
             abi_version: CG_ABI_VERSION,
             log_ctx: (&*self.name as *const Box<str>).cast_mut().cast(),
             log: Some(host_log),
+            #[cfg(feature = "abi-v1-plus-test")]
+            test_extension: 1,
         };
         let mut message = [0u8; 1024];
         let mut err = CgError {

@@ -1,9 +1,8 @@
 //! Security drivers as the core sees them: the [`DriverRegistry`] loads the configured drivers
 //! and picks one per console kind; [`loader`] checks and initialises a driver library;
 //! [`channel`] wraps an established channel's C vtable in a safe type; [`client_io`] lends the
-//! browser's websocket to a driver during its handshake.
-//!
-//! All of the proxy's `unsafe` code lives in this module.
+//! browser's websocket to a driver during its handshake. The ABI's rules and compatibility
+//! policy are in `docs/ABI.md`.
 
 pub mod channel;
 pub mod client_io;
@@ -56,6 +55,14 @@ impl DriverRegistry {
     pub fn drivers(&self) -> &[Arc<LoadedDriver>] {
         &self.drivers
     }
+}
+
+/// Test only (feature `abi-v1-plus-test`): logs whether a driver's struct carried the field
+/// appended after v1 (`tests/tests/abi_growth.rs` expects "absent" from v1 drivers).
+#[cfg(feature = "abi-v1-plus-test")]
+fn log_test_extension(structure: &str, value: u64) {
+    let presence = if value == 0 { "absent" } else { "present" };
+    log::info!("abi-v1-plus-test: {structure}.test_extension is {presence}");
 }
 
 /// `DIR/libconsolegate_<name>.so`.

@@ -7,13 +7,17 @@
 //! certificates for negative tests. Server certificates are for `localhost`, `127.0.0.1` and
 //! `::1`, valid for 90 days (the CA for a year), with a CRL distribution point, as a real
 //! server's would be: a TLS scanner flags a certificate without revocation information, one
-//! valid for more than 398 days, and one that expires within 60 days. [`Pki::refused_server`] adds, on first use, server
-//! certificates from the trusted CA that a client must refuse: an expired one, one for
-//! another name.
+//! valid for more than 398 days, and one that expires within 60 days. [`Pki::refused_server`]
+//! adds, on first use, server certificates from the trusted CA that a client must refuse: an
+//! expired one, one not valid yet, one for another name. [`server_config`] makes a rustls
+//! server configuration from any of them, for test servers played in-process.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::scratch::run_dir;
 
@@ -58,14 +62,17 @@ pub struct Pki {
     /// An unrelated CA with its own server and client certificates.
     pub rogue: CertSet,
     /// The [`RefusedServer`] certificates made so far.
-    refused: [OnceLock<ServerIdentity>; 2],
+    refused: [OnceLock<ServerIdentity>; 3],
 }
 
 /// A server certificate signed by the trusted CA that a client must nevertheless refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefusedServer {
-    /// For `localhost`, `127.0.0.1` and `::1`, but valid only in January 2025.
+    /// For `localhost`, `127.0.0.1` and `::1`, but valid only in the year 2000 (it expired on
+    /// 2001-01-01).
     Expired,
+    /// For `localhost`, `127.0.0.1` and `::1`, but valid only from 2090-01-01 (for a year).
+    NotYetValid,
     /// Valid now, but only for [`OTHER_NAME`] (CN and subjectAltName).
     OtherName,
 }
@@ -81,6 +88,7 @@ impl RefusedServer {
     fn dir_name(self) -> &'static str {
         match self {
             RefusedServer::Expired => "expired",
+            RefusedServer::NotYetValid => "not-yet-valid",
             RefusedServer::OtherName => "other-name",
         }
     }
@@ -124,7 +132,9 @@ impl Pki {
                 let other_name = format!("DNS:{OTHER_NAME}");
                 let spec = match which {
                     RefusedServer::Expired => Leaf::server("server", SERVER_NAMES)
-                        .valid("20250101000000Z", "20250201000000Z"),
+                        .valid("20000101000000Z", "20010101000000Z"),
+                    RefusedServer::NotYetValid => Leaf::server("server", SERVER_NAMES)
+                        .valid("20900101000000Z", "20910101000000Z"),
                     RefusedServer::OtherName => Leaf::server("server", &other_name),
                 };
                 leaf(&dir, self.trusted.dir(), &spec);
@@ -157,6 +167,47 @@ pub fn pki() -> &'static Pki {
             refused: Default::default(),
         }
     })
+}
+
+/// A rustls server configuration (ring, TLS 1.2 and 1.3) presenting `identity`; with
+/// `client_ca`, it requires a client certificate signed by that CA.
+pub fn server_config(
+    identity: &ServerIdentity,
+    client_ca: Option<&Path>,
+) -> Arc<rustls::ServerConfig> {
+    let read = |what: &str, path: &Path| -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect())
+            .unwrap_or_else(|e| panic!("{what} {}: {e}", path.display()))
+    };
+    let chain = read("server certificate", &identity.cert);
+    let key = PrivateKeyDer::from_pem_file(&identity.key)
+        .unwrap_or_else(|e| panic!("server key {}: {e}", identity.key.display()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions");
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read("CA certificate", ca) {
+                roots.add(cert).expect("add the CA certificate");
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .expect("client certificate verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Arc::new(
+        builder
+            .with_single_cert(chain, key)
+            .expect("the server certificate and key match"),
+    )
 }
 
 /// A CA plus server and client certificates in `dir`.

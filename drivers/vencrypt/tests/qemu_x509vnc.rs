@@ -6,16 +6,15 @@ mod common;
 use common::*;
 use consolegate_driver_api::abi::CgStatus;
 use consolegate_driver_api::DriverError;
-use consolegate_tls_client::test_pki::TestPki;
+use consolegate_tests::qemu::{Mode, Qemu};
 use consolegate_vencrypt::VencryptError;
 
 #[test]
 fn right_password_reaches_server_init() {
-    let pki = TestPki::generate("x509vnc-right");
-    let qemu = Qemu::start(35, QemuVnc::X509Vnc(&pki, "s3cret-pw"));
+    let qemu = Qemu::start(Mode::VencryptX509Vnc("s3cret-pw".into()));
     let (result, saw) = session(
-        &driver(&pki),
-        qemu.port,
+        &driver(),
+        qemu.port(),
         None,
         Some("s3cret-pw"),
         "003.008",
@@ -30,11 +29,10 @@ fn right_password_reaches_server_init() {
 
 #[test]
 fn wrong_password_reports_qemus_reason() {
-    let pki = TestPki::generate("x509vnc-wrong");
-    let qemu = Qemu::start(36, QemuVnc::X509Vnc(&pki, "s3cret-pw"));
+    let qemu = Qemu::start(Mode::VencryptX509Vnc("s3cret-pw".into()));
     let (result, saw) = session(
-        &driver(&pki),
-        qemu.port,
+        &driver(),
+        qemu.port(),
         None,
         Some("wrong-pw"),
         "003.008",
@@ -63,9 +61,8 @@ fn wrong_password_reports_qemus_reason() {
 
 #[test]
 fn no_password_for_x509vnc_is_refused_before_tls() {
-    let pki = TestPki::generate("x509vnc-none");
-    let qemu = Qemu::start(37, QemuVnc::X509Vnc(&pki, "s3cret-pw"));
-    let (result, saw) = session(&driver(&pki), qemu.port, None, None, "003.007", HANDSHAKE);
+    let qemu = Qemu::start(Mode::VencryptX509Vnc("s3cret-pw".into()));
+    let (result, saw) = session(&driver(), qemu.port(), None, None, "003.007", HANDSHAKE);
     let e = result.unwrap_err();
     assert!(e.to_string().contains("X509Vnc needs a password"), "{e}");
     assert!(matches!(saw, BrowserSaw::Refused(_)), "{saw:?}");

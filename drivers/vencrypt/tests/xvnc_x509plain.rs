@@ -7,28 +7,21 @@ mod common;
 use common::*;
 use consolegate_driver_api::abi::CgStatus;
 use consolegate_driver_api::DriverError;
-use consolegate_tls_client::test_pki::TestPki;
+use consolegate_tests::xvnc::Xvnc;
 use consolegate_vencrypt::{Vencrypt, VencryptError};
 
 /// The driver with X509Plain preferred (Xvnc asks for no client certificate).
-fn plain_driver(pki: &TestPki) -> Vencrypt {
-    Vencrypt::from_options(&options(
-        pki,
-        "ca-cert.pem",
-        None,
-        Some("x509plain, x509vnc"),
-    ))
-    .unwrap()
+fn plain_driver() -> Vencrypt {
+    Vencrypt::from_options(&options("ca-cert.pem", None, Some("x509plain, x509vnc"))).unwrap()
 }
 
 #[test]
 fn x509plain_with_the_right_password_reaches_server_init() {
-    let pki = TestPki::generate("xvnc-right");
-    let xvnc = Xvnc::start(51, &pki, "plain-pw");
-    let driver = plain_driver(&pki);
+    let xvnc = Xvnc::start("plain-pw");
+    let driver = plain_driver();
     let (result, saw) = session(
         &driver,
-        xvnc.port,
+        xvnc.port(),
         Some("proxy"),
         Some("plain-pw"),
         "003.008",
@@ -43,12 +36,11 @@ fn x509plain_with_the_right_password_reaches_server_init() {
 
 #[test]
 fn x509plain_with_a_wrong_password_reports_xvncs_reason() {
-    let pki = TestPki::generate("xvnc-wrong");
-    let xvnc = Xvnc::start(52, &pki, "plain-pw");
-    let driver = plain_driver(&pki);
+    let xvnc = Xvnc::start("plain-pw");
+    let driver = plain_driver();
     let (result, saw) = session(
         &driver,
-        xvnc.port,
+        xvnc.port(),
         Some("proxy"),
         Some("bad-pw"),
         "003.008",

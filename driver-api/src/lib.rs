@@ -38,10 +38,12 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod deadline;
 mod driver;
 mod error;
 pub mod export;
 mod host_log;
+pub mod text;
 
 pub use driver::{
     Channel, ClientStream, Driver, Kind, Options, PlainChannel, ServerSocket, Session,

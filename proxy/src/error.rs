@@ -10,6 +10,7 @@ use http::StatusCode;
 
 use consolegate_driver_api::abi::CgStatus;
 use consolegate_driver_api::browser_reason;
+use consolegate_driver_api::text::truncate_utf8;
 
 use crate::driver::ConnectFailure;
 use crate::http_upgrade::BadUpgrade;
@@ -135,22 +136,13 @@ impl SessionError {
             SessionError::DriverHung { .. } => CgStatus::TIMEOUT,
             _ => CgStatus::IO,
         };
-        truncate(&browser_reason(status, session_id), MAX_CLOSE_REASON).to_string()
+        truncate_utf8(&browser_reason(status, session_id), MAX_CLOSE_REASON).to_string()
     }
 }
 
 /// The reason the browser gets after the websocket is up and the console connection broke.
 pub fn console_failed_reason(session_id: u64) -> String {
     browser_reason(CgStatus::IO, session_id)
-}
-
-/// `text` cut to at most `max` bytes at a character boundary.
-pub fn truncate(text: &str, max: usize) -> &str {
-    let mut n = text.len().min(max);
-    while !text.is_char_boundary(n) {
-        n -= 1;
-    }
-    &text[..n]
 }
 
 #[cfg(test)]

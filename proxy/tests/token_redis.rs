@@ -365,7 +365,7 @@ fn cli(redis: &Redis) -> redis::Connection {
 fn lookups(redis: &Redis) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
-        .query(&mut cli(&redis))
+        .query(&mut cli(redis))
         .expect("INFO commandstats");
     info.lines()
         .find_map(|l| l.strip_prefix("cmdstat_get:calls="))

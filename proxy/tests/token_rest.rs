@@ -45,7 +45,7 @@ fn found_unknown_expired_single_use_and_malformed_over_https() {
     resolver.answer("bad", 200, r#"{"type": "vnc", "adress": "h:3"}"#);
     resolver.answer("junk", 200, "<html>");
     resolver.answer("broken", 500, "oops");
-    let src = open(&format!("rest:{}", resolver.url()), &conf(&pki, ""));
+    let src = open(&format!("rest:{}", resolver.url()), &conf(pki, ""));
 
     let c = src.lookup("t1").unwrap();
     assert_eq!(
@@ -100,7 +100,7 @@ fn a_malformed_token_never_reaches_the_resolver() {
     for token in malformed {
         resolver.answer(token, 200, r#"{"type": "vnc", "address": "h:5900"}"#);
     }
-    let src = open(&format!("rest:{}/", resolver.url()), &conf(&pki, ""));
+    let src = open(&format!("rest:{}/", resolver.url()), &conf(pki, ""));
     for token in malformed {
         assert!(
             matches!(src.lookup(token), Err(TokenError::BadFormat(_))),
@@ -178,7 +178,7 @@ fn a_hanging_resolver_times_out_while_other_lookups_go_on() {
     resolver.answer("fast", 200, r#"{"address": "h:7"}"#);
     let src = open(
         &format!("rest:{}", resolver.url()),
-        &conf(&pki, "timeout = 0.8\n"),
+        &conf(pki, "timeout = 0.8\n"),
     );
     std::thread::scope(|s| {
         let slow = s.spawn(|| timed(|| src.lookup("slow")));
@@ -206,7 +206,7 @@ fn positive_answers_are_cached_when_asked_but_never_single_use_ones() {
     resolver.answer("once", 200, r#"{"address": "h:2", "single_use": true}"#);
     let src = open(
         &format!("rest:{}", resolver.url()),
-        &conf(&pki, "cache_seconds = 0.5\n"),
+        &conf(pki, "cache_seconds = 0.5\n"),
     );
     for _ in 0..3 {
         assert_eq!(src.lookup("t").unwrap().port, 1);
@@ -223,7 +223,7 @@ fn positive_answers_are_cached_when_asked_but_never_single_use_ones() {
     // A second proxy (its own source) still reaches the resolver for the single-use token.
     let other = open(
         &format!("rest:{}", resolver.url()),
-        &conf(&pki, "cache_seconds = 60\n"),
+        &conf(pki, "cache_seconds = 60\n"),
     );
     assert!(admit(&*src, "once").is_ok());
     assert!(

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use consolegate_driver_api::abi::CgStatus;
 use consolegate_driver_api::{Channel, Kind, Options, Session};
 use consolegate_tests::pki::pki;
 use consolegate_tls_client::TlsChannel;
@@ -135,6 +136,47 @@ pub fn session(
     let result = driver.handshake(&session, &mut front, back);
     drop(front);
     (result, browser_thread.join().unwrap())
+}
+
+/// A session with an RFB 3.8 browser that must succeed: the browser is accepted, and ServerInit
+/// arrives through the channel.
+pub fn reaches_server_init(
+    driver: &Vencrypt,
+    port: u16,
+    username: Option<&str>,
+    password: &str,
+) -> ServerInit {
+    let (result, saw) = session(driver, port, username, Some(password), "003.008", HANDSHAKE);
+    let mut channel = result.unwrap();
+    assert_eq!(saw, BrowserSaw::Accepted);
+    Rfb(&mut channel).init()
+}
+
+/// A session with an RFB 3.8 browser whose credentials the server refuses: the error never
+/// shows the password and has status AUTH, and the browser gets only the generic reason.
+/// Returns the error (the server's own reason is in it, for the log).
+pub fn refused_credentials(
+    driver: &Vencrypt,
+    port: u16,
+    username: Option<&str>,
+    password: &str,
+) -> VencryptError {
+    let (result, saw) = session(driver, port, username, Some(password), "003.008", HANDSHAKE);
+    let e = result.unwrap_err();
+    let message = e.to_string();
+    assert!(
+        !message.contains(password),
+        "the password leaked: {message}"
+    );
+    assert_eq!(e.status(), CgStatus::AUTH, "{e}");
+    let BrowserSaw::Refused(reason) = saw else {
+        panic!("browser saw {saw:?}")
+    };
+    assert!(
+        reason.starts_with("Console unavailable: the console refused the credentials (session "),
+        "{reason}"
+    );
+    e
 }
 
 /// Blocking RFB client steps through an established channel (its socket is still blocking).

@@ -21,7 +21,7 @@ use crate::scratch::{run_dir, TempDir};
 use crate::{rfb, wait};
 
 /// The QEMU binary (`$QEMU` overrides it, as in start-qemu.sh).
-fn qemu_binary() -> String {
+pub fn qemu_binary() -> String {
     std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into())
 }
 

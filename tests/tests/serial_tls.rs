@@ -14,7 +14,7 @@ use std::time::Duration;
 use consolegate_tests::pki::pki;
 use consolegate_tests::ports;
 use consolegate_tests::proxy::{Config, Proxy};
-use consolegate_tests::qemu::{Mode, Qemu};
+use consolegate_tests::qemu::{qemu_binary, Mode, Qemu};
 use consolegate_tests::ws::{self, read_until};
 use tungstenite::Message;
 
@@ -86,7 +86,7 @@ fn hmp_monitor_answers_info_version_through_the_proxy() {
 /// What `info version` prints: the number and the package that `qemu-system-x86_64 --version`
 /// shows as `version 7.2.22 (Debian 1:7.2+dfsg-…)`, without the space and parentheses.
 fn qemu_version() -> String {
-    let binary = std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into());
+    let binary = qemu_binary();
     let out = Command::new(&binary)
         .arg("--version")
         .output()

@@ -26,10 +26,7 @@ pub unsafe fn write_error(err: *mut CgError, msg: &str) {
     if err.buf.is_null() || err.cap == 0 {
         return;
     }
-    let mut n = msg.len().min(err.cap);
-    while !msg.is_char_boundary(n) {
-        n -= 1;
-    }
+    let n = crate::text::truncate_utf8(msg, err.cap).len();
     // SAFETY: buf has cap >= n writable bytes; msg has n readable bytes; they cannot overlap
     // (msg is ours).
     unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), err.buf, n) };

@@ -19,10 +19,12 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod deadline;
 mod driver;
 mod error;
 pub mod export;
 mod host_log;
+pub mod text;
 pub mod versioned;
 
 pub use driver::{

@@ -15,6 +15,9 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/consolegate/consolegate.conf";
 /// Default `driver_dir`.
 pub const DEFAULT_DRIVER_DIR: &str = "/usr/lib/consolegate/drivers";
 
+/// `connect_timeout`'s default, in seconds (a token source's own `timeout` must fit in it).
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: f64 = 5.0;
+
 /// The daemon's settings (the `[DEFAULT]` section; driver sections stay in [`Config::ini`]).
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -200,7 +203,11 @@ impl Config {
                 .transpose()
                 .map_err(|e| invalid("allowed_targets", e.to_string()))?,
             web: get("web").map(PathBuf::from),
-            connect_timeout: positive("connect_timeout", get("connect_timeout"), 5.0)?,
+            connect_timeout: positive(
+                "connect_timeout",
+                get("connect_timeout"),
+                DEFAULT_CONNECT_TIMEOUT_SECS,
+            )?,
             handshake_timeout: positive("handshake_timeout", get("handshake_timeout"), 10.0)?,
             idle_timeout: (!idle.is_zero()).then_some(idle),
             max_connections: number("max_connections", get("max_connections"), 1024)?,

@@ -14,21 +14,13 @@ pub fn set_socket_deadline(sock: &TcpStream, deadline: Instant) -> io::Result<()
     sock.set_write_timeout(Some(left))
 }
 
+pub use consolegate_driver_api::deadline::is_timeout;
+
 /// The time left until `deadline` (at least 1 ms), or `TimedOut`.
 pub fn remaining(deadline: Instant) -> io::Result<Duration> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
-    }
-    Ok(left.max(Duration::from_millis(1)))
-}
-
-/// Whether an I/O error is a socket timeout (Linux reports `WouldBlock` for SO_RCVTIMEO).
-pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-    )
+    consolegate_driver_api::deadline::remaining(deadline)
+        .map(|left| left.max(Duration::from_millis(1)))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))
 }
 
 /// A TCP socket whose blocking reads and writes are all held to one deadline: before each call

@@ -10,6 +10,7 @@
 use std::io;
 
 use consolegate_driver_api::abi::CgStatus;
+use consolegate_driver_api::text::truncate_utf8;
 use consolegate_driver_api::{browser_reason, Kind};
 use http::StatusCode;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -156,7 +157,7 @@ impl SessionError {
             SessionError::DriverHung { .. } => CgStatus::TIMEOUT,
             _ => CgStatus::IO,
         };
-        truncate(&browser_reason(status, session_id), MAX_CLOSE_REASON).to_string()
+        truncate_utf8(&browser_reason(status, session_id), MAX_CLOSE_REASON).to_string()
     }
 }
 
@@ -185,15 +186,6 @@ pub fn relay_goodbye(end: &RelayEnd, session_id: u64) -> Option<(CloseCode, Stri
         RelayEnd::ClientProtocol(_) => (CloseCode::Protocol, "websocket protocol error".into()),
         RelayEnd::ClientClosed | RelayEnd::ClientError(_) => return None,
     })
-}
-
-/// `text` cut to at most `max` bytes at a character boundary.
-pub fn truncate(text: &str, max: usize) -> &str {
-    let mut n = text.len().min(max);
-    while !text.is_char_boundary(n) {
-        n -= 1;
-    }
-    &text[..n]
 }
 
 #[cfg(test)]

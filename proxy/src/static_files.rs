@@ -123,32 +123,35 @@ fn content_type(path: &Path) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use consolegate_tests::scratch::TempDir;
 
     #[test]
     fn traversal_is_refused() {
-        let root = std::env::temp_dir().join(format!("cg-web-{}", std::process::id()));
+        let dir = TempDir::new("web");
+        let root = dir.path();
         std::fs::create_dir_all(root.join("sub")).unwrap();
         std::fs::write(root.join("sub/a.js"), "x").unwrap();
-        let Lookup::File(a) = resolve(&root, "/sub/a.js") else {
+        let Lookup::File(a) = resolve(root, "/sub/a.js") else {
             panic!("sub/a.js not found")
         };
         assert!(a.ends_with("sub/a.js"));
-        assert_eq!(resolve(&root, "/../etc/passwd"), Lookup::Outside);
+        assert_eq!(resolve(root, "/../etc/passwd"), Lookup::Outside);
         assert_eq!(
-            resolve(&root, "/sub/%2e%2e/%2e%2e/etc/passwd"),
+            resolve(root, "/sub/%2e%2e/%2e%2e/etc/passwd"),
             Lookup::Outside
         );
         assert_eq!(
-            resolve(&root, "//etc/passwd"),
+            resolve(root, "//etc/passwd"),
             Lookup::File(root.join("etc/passwd"))
         );
         std::os::unix::fs::symlink("/etc", root.join("out")).ok();
-        assert_eq!(resolve(&root, "/out/passwd"), Lookup::Outside);
+        assert_eq!(resolve(root, "/out/passwd"), Lookup::Outside);
     }
 
     #[test]
     fn hidden_files_are_never_served() {
-        let root = std::env::temp_dir().join(format!("cg-web-hidden-{}", std::process::id()));
+        let dir = TempDir::new("web-hidden");
+        let root = dir.path();
         std::fs::create_dir_all(root.join(".git")).unwrap();
         std::fs::write(root.join(".env"), "SECRET=1").unwrap();
         std::fs::write(root.join(".git/config"), "x").unwrap();
@@ -159,7 +162,7 @@ mod tests {
             "/sub/.hidden",
             "/a+b/.x",
         ] {
-            assert_eq!(resolve(&root, path), Lookup::Hidden, "{path}");
+            assert_eq!(resolve(root, path), Lookup::Hidden, "{path}");
         }
     }
 }

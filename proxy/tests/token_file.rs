@@ -5,11 +5,12 @@ mod token_support;
 
 use consolegate::token::format::FormatViolation;
 use consolegate::token::TokenError;
-use token_support::{open, scratch};
+use consolegate_tests::scratch::TempDir;
+use token_support::open;
 
 #[test]
 fn a_malformed_token_never_reaches_the_token_file() {
-    let dir = scratch("file-malformed");
+    let dir = TempDir::new("file-malformed");
     let path = dir.join("tokens");
     let long = "a".repeat(257);
     std::fs::write(&path, format!("..: h:1\n.: h:2\n{long}: h:3\nvm-1: h:4\n")).unwrap();

@@ -6,7 +6,8 @@ mod token_support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use consolegate::token::{token_hash, Kind, TokenError, TokenSource};
-use token_support::{admit, open, scratch};
+use consolegate_tests::scratch::TempDir;
+use token_support::{admit, open};
 
 fn unix_now() -> u64 {
     SystemTime::now()
@@ -17,7 +18,7 @@ fn unix_now() -> u64 {
 
 #[test]
 fn found_unknown_expired_and_single_use() {
-    let dir = scratch("json-basic");
+    let dir = TempDir::new("json-basic");
     let path = dir.join("tokens.json");
     let text = format!(
         r#"{{
@@ -59,7 +60,7 @@ fn found_unknown_expired_and_single_use() {
 
 #[test]
 fn a_malformed_entry_names_the_file_and_the_token_hash() {
-    let dir = scratch("json-malformed");
+    let dir = TempDir::new("json-malformed");
     let path = dir.join("tokens.json");
     std::fs::write(
         &path,
@@ -88,7 +89,7 @@ fn a_malformed_entry_names_the_file_and_the_token_hash() {
 
 #[test]
 fn a_file_that_is_not_json_fails_at_open_and_keeps_old_tokens_on_reload() {
-    let dir = scratch("json-syntax");
+    let dir = TempDir::new("json-syntax");
     let path = dir.join("tokens.json");
     std::fs::write(&path, "{\n \"t\": {\"address\": \"h:1\"}\n").unwrap();
     let err = consolegate::token::open(&format!("json:{}", path.display()), &ini::Ini::new())
@@ -112,7 +113,7 @@ fn a_file_that_is_not_json_fails_at_open_and_keeps_old_tokens_on_reload() {
 
 #[test]
 fn changes_are_picked_up_within_a_second_and_on_reload() {
-    let dir = scratch("json-reload");
+    let dir = TempDir::new("json-reload");
     let path = dir.join("tokens.json");
     std::fs::write(&path, r#"{"a": {"address": "h:1"}}"#).unwrap();
     let src = open(&format!("json:{}", path.display()), "");
@@ -134,7 +135,7 @@ fn changes_are_picked_up_within_a_second_and_on_reload() {
 
 #[test]
 fn a_single_use_spice_token_serves_its_channels_for_the_grace_time() {
-    let dir = scratch("json-spice");
+    let dir = TempDir::new("json-spice");
     let path = dir.join("tokens.json");
     std::fs::write(
         &path,
@@ -175,7 +176,7 @@ fn the_example_file_loads_without_problems() {
 
 #[test]
 fn a_malformed_token_never_reaches_the_json_file() {
-    let dir = scratch("json-malformed");
+    let dir = TempDir::new("json-malformed");
     let path = dir.join("tokens.json");
     std::fs::write(&path, r#"{"..": "h:1", "a b": "h:2", "ok": "h:3"}"#).unwrap();
     let src = open(&format!("json:{}", path.display()), "");

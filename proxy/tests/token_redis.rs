@@ -9,7 +9,10 @@ use std::sync::Barrier;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use consolegate::token::{token_hash, Kind, TokenError};
-use token_support::{admit, free_port, open, pki, timed, Redis};
+use consolegate_tests::pki::pki;
+use consolegate_tests::ports;
+use consolegate_tests::redis::Redis;
+use token_support::{admit, open, timed};
 
 const PREFIX: &str = "[token_redis]\nprefix = consolegate:\n";
 
@@ -83,7 +86,7 @@ fn prefix_expiry_single_use_and_malformed() {
         .arg("h:5")
         .arg("PX")
         .arg(300)
-        .exec(&mut redis.cli())
+        .exec(&mut cli(&redis))
         .unwrap();
     let src = open(&redis.url(), PREFIX);
 
@@ -214,7 +217,8 @@ fn of_many_callers_that_looked_a_token_up_exactly_one_consumes_it() {
 
 #[test]
 fn a_redis_that_is_down_is_unavailable_at_once() {
-    let url = format!("redis://127.0.0.1:{}/0", free_port());
+    let unused = ports::port();
+    let url = format!("redis://127.0.0.1:{}/0", unused.port());
     let src = open(&url, PREFIX);
     let (result, took) = timed(|| src.lookup("t"));
     match result {
@@ -238,7 +242,7 @@ fn a_hanging_redis_times_out_and_later_answers_stay_in_step() {
 
     // DEBUG SLEEP blocks the whole server, as a stuck Redis would.
     let sleeper = std::thread::spawn({
-        let mut cli = redis.cli();
+        let mut cli = cli(&redis);
         move || redis::cmd("DEBUG").arg("SLEEP").arg(1.5).exec(&mut cli)
     });
     std::thread::sleep(Duration::from_millis(100));
@@ -278,22 +282,19 @@ fn a_server_that_accepts_but_never_answers_times_out_without_blocking_others() {
 
 #[test]
 fn rediss_with_a_client_certificate() {
-    let pki = pki("redis-tls");
-    let redis = Redis::start_tls(&pki);
+    let pki = &pki().trusted;
+    let redis = Redis::start_tls();
     redis.set("consolegate:t", r#"{"type": "vnc", "address": "h:5901"}"#);
     let conf = format!(
         "{PREFIX}ca_certificate = {}\nclient_certificate = {}\nclient_key = {}\n",
-        pki.path("ca-cert.pem").display(),
-        pki.path("client-cert.pem").display(),
-        pki.path("client-key.pem").display(),
+        pki.ca_cert().display(),
+        pki.client_cert().display(),
+        pki.client_key().display(),
     );
     let src = open(&redis.tls_url(), &conf);
     assert_eq!(src.lookup("t").unwrap().port, 5901);
 
-    let ca_only = format!(
-        "{PREFIX}ca_certificate = {}\n",
-        pki.path("ca-cert.pem").display()
-    );
+    let ca_only = format!("{PREFIX}ca_certificate = {}\n", pki.ca_cert().display());
     let src = open(&redis.tls_url(), &ca_only);
     match src.lookup("t") {
         Err(TokenError::Unavailable(why)) => assert!(why.starts_with(&redis.tls_url()), "{why}"),
@@ -303,11 +304,8 @@ fn rediss_with_a_client_certificate() {
 
 #[test]
 fn tls_files_with_plain_redis_are_a_configuration_error() {
-    let pki = pki("redis-conf");
-    let conf = format!(
-        "{PREFIX}ca_certificate = {}\n",
-        pki.path("ca-cert.pem").display()
-    );
+    let pki = &pki().trusted;
+    let conf = format!("{PREFIX}ca_certificate = {}\n", pki.ca_cert().display());
     let err = consolegate::token::open("redis://127.0.0.1:1/0", &token_support::ini(&conf))
         .err()
         .unwrap();
@@ -317,7 +315,7 @@ fn tls_files_with_plain_redis_are_a_configuration_error() {
 #[test]
 fn the_url_s_user_password_and_database_are_used_and_never_shown() {
     let redis = Redis::start();
-    let mut cli = redis.cli();
+    let mut cli = cli(&redis);
     redis::cmd("ACL")
         .arg(&[
             "SETUSER",
@@ -335,16 +333,16 @@ fn the_url_s_user_password_and_database_are_used_and_never_shown() {
         .arg("h:22")
         .exec(&mut cli)
         .unwrap();
-    let url = format!("redis://proxy:s3cret@127.0.0.1:{}/2", redis.port);
+    let url = format!("redis://proxy:s3cret@127.0.0.1:{}/2", redis.port());
     let src = open(&url, PREFIX);
     assert_eq!(
         src.describe(),
-        format!("redis://127.0.0.1:{}/2", redis.port)
+        format!("redis://127.0.0.1:{}/2", redis.port())
     );
     assert_eq!(src.lookup("t").unwrap().port, 22);
 
     let wrong = open(
-        &format!("redis://proxy:wrong@127.0.0.1:{}/2", redis.port),
+        &format!("redis://proxy:wrong@127.0.0.1:{}/2", redis.port()),
         PREFIX,
     );
     match wrong.lookup("t") {
@@ -356,11 +354,18 @@ fn the_url_s_user_password_and_database_are_used_and_never_shown() {
     }
 }
 
+/// A client connection on `redis`'s plain port, for commands the harness does not send.
+fn cli(redis: &Redis) -> redis::Connection {
+    redis::Client::open(redis.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect to the test redis-server")
+}
+
 /// How many lookups (`GET`) Redis ran since it started.
 fn lookups(redis: &Redis) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
-        .query(&mut redis.cli())
+        .query(&mut cli(redis))
         .expect("INFO commandstats");
     info.lines()
         .find_map(|l| l.strip_prefix("cmdstat_get:calls="))

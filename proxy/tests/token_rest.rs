@@ -7,22 +7,25 @@ mod token_support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use consolegate::token::{token_hash, Kind, TokenError};
-use token_support::{admit, free_port, open, pki, timed, Answer, Resolver};
+use consolegate_tests::pki::{pki, CertSet};
+use consolegate_tests::ports;
+use consolegate_tests::resolver::{Answer, Resolver};
+use token_support::{admit, open, timed};
 
 /// `[token_rest]` with the PKI's CA and client certificate, and `extra` keys.
-fn conf(pki: &consolegate_tls_client::test_pki::TestPki, extra: &str) -> String {
+fn conf(pki: &CertSet, extra: &str) -> String {
     format!(
         "[token_rest]\nca_certificate = {}\nclient_certificate = {}\nclient_key = {}\n{extra}",
-        pki.path("ca-cert.pem").display(),
-        pki.path("client-cert.pem").display(),
-        pki.path("client-key.pem").display(),
+        pki.ca_cert().display(),
+        pki.client_cert().display(),
+        pki.client_key().display(),
     )
 }
 
 #[test]
 fn found_unknown_expired_single_use_and_malformed_over_https() {
-    let pki = pki("rest-basic");
-    let resolver = Resolver::start_tls(&pki);
+    let pki = &pki().trusted;
+    let resolver = Resolver::start_tls();
     let past = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -42,7 +45,7 @@ fn found_unknown_expired_single_use_and_malformed_over_https() {
     resolver.answer("bad", 200, r#"{"type": "vnc", "adress": "h:3"}"#);
     resolver.answer("junk", 200, "<html>");
     resolver.answer("broken", 500, "oops");
-    let src = open(&format!("rest:{}", resolver.url()), &conf(&pki, ""));
+    let src = open(&format!("rest:{}", resolver.url()), &conf(pki, ""));
 
     let c = src.lookup("t1").unwrap();
     assert_eq!(
@@ -82,8 +85,8 @@ fn found_unknown_expired_single_use_and_malformed_over_https() {
 
 #[test]
 fn a_malformed_token_never_reaches_the_resolver() {
-    let pki = pki("rest-malformed");
-    let resolver = Resolver::start_tls(&pki);
+    let pki = &pki().trusted;
+    let resolver = Resolver::start_tls();
     let long = "a".repeat(257);
     let malformed = [
         "..",
@@ -97,7 +100,7 @@ fn a_malformed_token_never_reaches_the_resolver() {
     for token in malformed {
         resolver.answer(token, 200, r#"{"type": "vnc", "address": "h:5900"}"#);
     }
-    let src = open(&format!("rest:{}/", resolver.url()), &conf(&pki, ""));
+    let src = open(&format!("rest:{}/", resolver.url()), &conf(pki, ""));
     for token in malformed {
         assert!(
             matches!(src.lookup(token), Err(TokenError::BadFormat(_))),
@@ -119,12 +122,12 @@ fn a_malformed_token_never_reaches_the_resolver() {
 
 #[test]
 fn without_the_client_certificate_the_resolver_refuses_clearly() {
-    let pki = pki("rest-nocert");
-    let resolver = Resolver::start_tls(&pki);
+    let pki = &pki().trusted;
+    let resolver = Resolver::start_tls();
     resolver.answer("t", 200, r#"{"address": "h:1"}"#);
     let ca_only = format!(
         "[token_rest]\nca_certificate = {}\n",
-        pki.path("ca-cert.pem").display()
+        pki.ca_cert().display()
     );
     let src = open(&format!("rest:{}", resolver.url()), &ca_only);
     match src.lookup("t") {
@@ -140,9 +143,9 @@ fn without_the_client_certificate_the_resolver_refuses_clearly() {
 
     let rogue = format!(
         "[token_rest]\nca_certificate = {}\nclient_certificate = {}\nclient_key = {}\n",
-        pki.path("rogue/ca-cert.pem").display(),
-        pki.path("client-cert.pem").display(),
-        pki.path("client-key.pem").display(),
+        consolegate_tests::pki::pki().rogue.ca_cert().display(),
+        pki.client_cert().display(),
+        pki.client_key().display(),
     );
     let src = open(&format!("rest:{}", resolver.url()), &rogue);
     let err = src.lookup("t").unwrap_err().to_string();
@@ -154,7 +157,8 @@ fn without_the_client_certificate_the_resolver_refuses_clearly() {
 
 #[test]
 fn a_resolver_that_is_down_is_unavailable_at_once() {
-    let url = format!("http://127.0.0.1:{}/api", free_port());
+    let unused = ports::port();
+    let url = format!("http://127.0.0.1:{}/api", unused.port());
     let src = open(&format!("rest:{url}"), "[token_rest]\ninsecure = true\n");
     let (result, took) = timed(|| src.lookup("t"));
     match result {
@@ -168,13 +172,13 @@ fn a_resolver_that_is_down_is_unavailable_at_once() {
 
 #[test]
 fn a_hanging_resolver_times_out_while_other_lookups_go_on() {
-    let pki = pki("rest-hang");
-    let resolver = Resolver::start_tls(&pki);
+    let pki = &pki().trusted;
+    let resolver = Resolver::start_tls();
     resolver.set("slow", Answer::Hang(Duration::from_secs(5)));
     resolver.answer("fast", 200, r#"{"address": "h:7"}"#);
     let src = open(
         &format!("rest:{}", resolver.url()),
-        &conf(&pki, "timeout = 0.8\n"),
+        &conf(pki, "timeout = 0.8\n"),
     );
     std::thread::scope(|s| {
         let slow = s.spawn(|| timed(|| src.lookup("slow")));
@@ -196,13 +200,13 @@ fn a_hanging_resolver_times_out_while_other_lookups_go_on() {
 
 #[test]
 fn positive_answers_are_cached_when_asked_but_never_single_use_ones() {
-    let pki = pki("rest-cache");
-    let resolver = Resolver::start_tls(&pki);
+    let pki = &pki().trusted;
+    let resolver = Resolver::start_tls();
     resolver.answer("t", 200, r#"{"address": "h:1"}"#);
     resolver.answer("once", 200, r#"{"address": "h:2", "single_use": true}"#);
     let src = open(
         &format!("rest:{}", resolver.url()),
-        &conf(&pki, "cache_seconds = 0.5\n"),
+        &conf(pki, "cache_seconds = 0.5\n"),
     );
     for _ in 0..3 {
         assert_eq!(src.lookup("t").unwrap().port, 1);
@@ -219,7 +223,7 @@ fn positive_answers_are_cached_when_asked_but_never_single_use_ones() {
     // A second proxy (its own source) still reaches the resolver for the single-use token.
     let other = open(
         &format!("rest:{}", resolver.url()),
-        &conf(&pki, "cache_seconds = 60\n"),
+        &conf(pki, "cache_seconds = 60\n"),
     );
     assert!(admit(&*src, "once").is_ok());
     assert!(
@@ -231,21 +235,21 @@ fn positive_answers_are_cached_when_asked_but_never_single_use_ones() {
 
 #[test]
 fn configuration_mistakes_stop_start_up() {
-    let pki = pki("rest-config");
+    let pki = &pki().trusted;
     let url = "rest:https://localhost:1/api";
     let cases = [
         (
             format!(
                 "[token_rest]\nclient_certificate = {}\n",
-                pki.path("client-cert.pem").display()
+                pki.client_cert().display()
             ),
             "[token_rest] client_key: needed with client_certificate",
         ),
         (
             format!(
                 "[token_rest]\nclient_certificate = {}\nclient_key = {}\n",
-                pki.path("client-cert.pem").display(),
-                pki.path("server-key.pem").display()
+                pki.client_cert().display(),
+                pki.server_key().display()
             ),
             "[token_rest] client_key: ",
         ),

@@ -4,15 +4,14 @@
 //! up once, at open); new sessions are refused at once with 502 `token source unavailable`, or
 //! with 504 when the store hangs; once the store is back, new sessions open again.
 
-mod token_support;
-
 use std::time::{Duration, Instant};
 
 use consolegate_tests::backend::{Backend, Behaviour};
-use consolegate_tests::ports::{self, PortLease};
+use consolegate_tests::pki::pki;
 use consolegate_tests::proxy::{Config, Proxy};
+use consolegate_tests::redis::Redis;
+use consolegate_tests::resolver::Resolver;
 use consolegate_tests::ws::{self, Client, Refusal, Ws};
-use token_support::{pki, Redis, Resolver};
 use tungstenite::Message;
 
 /// Bytes a live session must still deliver to count as relaying.
@@ -81,18 +80,17 @@ fn console(backend: &Backend) -> String {
 
 #[test]
 fn a_resolver_outage_spares_live_sessions_and_refuses_new_ones_until_it_is_back() {
-    let pki = pki("outage-rest");
-    let lease: PortLease = ports::port();
-    let mut resolver = Resolver::start_tls_on(&pki, lease.port());
+    let pki = &pki().trusted;
+    let mut resolver = Resolver::start_tls();
     let backend = Backend::start(Behaviour::Flood);
     resolver.answer("vm-1", 200, &console(&backend));
-    let path = |name: &str| pki.path(name).display().to_string();
+    let path = |file: std::path::PathBuf| file.display().to_string();
     let proxy = Proxy::start(
         Config::new()
             .set("token_source", &format!("rest:{}", resolver.url()))
-            .section("token_rest", "ca_certificate", &path("ca-cert.pem"))
-            .section("token_rest", "client_certificate", &path("client-cert.pem"))
-            .section("token_rest", "client_key", &path("client-key.pem"))
+            .section("token_rest", "ca_certificate", &path(pki.ca_cert()))
+            .section("token_rest", "client_certificate", &path(pki.client_cert()))
+            .section("token_rest", "client_key", &path(pki.client_key()))
             .section("token_rest", "timeout", "1"),
     );
     let mut live = Client::default().open(&proxy.url("vm-1"));
@@ -114,8 +112,7 @@ fn a_resolver_outage_spares_live_sessions_and_refuses_new_ones_until_it_is_back(
 
 #[test]
 fn a_redis_outage_spares_live_sessions_and_refuses_new_ones_until_it_is_back() {
-    let lease: PortLease = ports::port();
-    let mut redis = Redis::start_on(lease.port());
+    let mut redis = Redis::start();
     let backend = Backend::start(Behaviour::Flood);
     redis.set("consolegate:vm-1", &console(&backend));
     let proxy = Proxy::start(

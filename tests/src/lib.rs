@@ -1,9 +1,16 @@
-//! # consolegate-tests: the support library of the integration tests
+//! # consolegate-tests: the one test harness of the workspace
 //!
-//! Each integration test in `tests/tests/` starts what it needs and drops it at the end:
-//! a real QEMU ([`qemu`]), the built `consolegate` binary with a generated configuration
-//! ([`proxy`]), and a websocket client ([`ws`]) that speaks RFB ([`rfb`]) through it; a real
-//! `redis-server` ([`redis`]) where proxies share a token store.
+//! Every test that needs a real peer uses it: the integration tests in `tests/tests/`, the
+//! proxy's token-source tests (`proxy/tests/`), the VeNCrypt driver's tests
+//! (`drivers/vencrypt/tests/`) and the TLS client's unit tests (a dev-dependency each; this
+//! crate depends on no workspace crate, so there is no cycle).
+//!
+//! Each test starts what it needs and drops it at the end: a real QEMU in every console mode
+//! ([`qemu`]), TigerVNC `Xvnc` ([`xvnc`]), `redis-server` ([`redis`]), an HTTPS token resolver
+//! ([`resolver`]), the built `consolegate` binary with a generated configuration ([`proxy`]),
+//! and a websocket client ([`ws`]) that speaks RFB ([`rfb`]) or SPICE ([`spice`]) through it.
+//! They share one PKI ([`pki`], made with `openssl`), one port lease ([`ports`]) and one
+//! scratch-directory helper ([`scratch`]).
 //! Nothing is skipped: a missing QEMU, `openssl`, `cc` or unbuilt binary fails the test with
 //! a message saying what to install or build.
 //!
@@ -20,10 +27,13 @@ pub mod proxy;
 pub mod qemu;
 pub mod reasons;
 pub mod redis;
+pub mod resolver;
 pub mod rfb;
 pub mod scratch;
 pub mod setup;
+pub mod spice;
 pub mod tls_peer;
 pub mod wait;
 pub mod web;
 pub mod ws;
+pub mod xvnc;

@@ -1,5 +1,8 @@
-//! A throw-away PKI for the test process, made with the `openssl` CLI as
-//! `/work/shared/peers/make-pki.sh` does, once per process (about a second).
+//! The test PKI, made with the `openssl` CLI as `/work/shared/peers/make-pki.sh` does. It is
+//! made once (a second or two) and shared by every test process of the day: it lives in
+//! [`shared_dir`]`("pki-<hash of this file>-<day>")`, made under a `flock` by the first process
+//! that needs it, so a change to this file or a new day makes a fresh one (and removes those
+//! older than two days). Nothing writes to it after it is made.
 //!
 //! The directory has the flat layout QEMU (`tls-creds-x509,dir=`) and SPICE (`x509-dir=`) read:
 //! `ca-cert.pem ca-key.pem server-cert.pem server-key.pem client-cert.pem client-key.pem
@@ -7,15 +10,22 @@
 //! certificates for negative tests. Server certificates are for `localhost`, `127.0.0.1` and
 //! `::1`, valid for 90 days (the CA for a year), with a CRL distribution point, as a real
 //! server's would be: a TLS scanner flags a certificate without revocation information, one
-//! valid for more than 398 days, and one that expires within 60 days. [`Pki::refused_server`] adds, on first use, server
-//! certificates from the trusted CA that a client must refuse: an expired one, one for
-//! another name.
+//! valid for more than 398 days, and one that expires within 60 days. [`Pki::refused_server`]
+//! adds, on first use, server certificates from the trusted CA that a client must refuse: an
+//! expired one, one not valid yet, one for another name. [`server_config`] makes a rustls
+//! server configuration from any of them, for test servers played in-process.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
 
-use crate::scratch::run_dir;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use sha2::{Digest, Sha256};
+
+use crate::scratch::{lock, shared_dir};
 
 /// One CA with a server and a client certificate.
 #[derive(Debug, Clone)]
@@ -58,14 +68,17 @@ pub struct Pki {
     /// An unrelated CA with its own server and client certificates.
     pub rogue: CertSet,
     /// The [`RefusedServer`] certificates made so far.
-    refused: [OnceLock<ServerIdentity>; 2],
+    refused: [OnceLock<ServerIdentity>; 3],
 }
 
 /// A server certificate signed by the trusted CA that a client must nevertheless refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefusedServer {
-    /// For `localhost`, `127.0.0.1` and `::1`, but valid only in January 2025.
+    /// For `localhost`, `127.0.0.1` and `::1`, but valid only in the year 2000 (it expired on
+    /// 2001-01-01).
     Expired,
+    /// For `localhost`, `127.0.0.1` and `::1`, but valid only from 2090-01-01 (for a year).
+    NotYetValid,
     /// Valid now, but only for [`OTHER_NAME`] (CN and subjectAltName).
     OtherName,
 }
@@ -81,6 +94,7 @@ impl RefusedServer {
     fn dir_name(self) -> &'static str {
         match self {
             RefusedServer::Expired => "expired",
+            RefusedServer::NotYetValid => "not-yet-valid",
             RefusedServer::OtherName => "other-name",
         }
     }
@@ -119,15 +133,19 @@ impl Pki {
         self.refused[which.index()]
             .get_or_init(|| {
                 let dir = self.trusted.dir().join(which.dir_name());
-                std::fs::create_dir_all(&dir)
-                    .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-                let other_name = format!("DNS:{OTHER_NAME}");
-                let spec = match which {
-                    RefusedServer::Expired => Leaf::server("server", SERVER_NAMES)
-                        .valid("20250101000000Z", "20250201000000Z"),
-                    RefusedServer::OtherName => Leaf::server("server", &other_name),
-                };
-                leaf(&dir, self.trusted.dir(), &spec);
+                made_once(self.trusted.dir(), which.dir_name(), || {
+                    std::fs::create_dir_all(&dir)
+                        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+                    let other_name = format!("DNS:{OTHER_NAME}");
+                    let spec = match which {
+                        RefusedServer::Expired => Leaf::server("server", SERVER_NAMES)
+                            .valid("20000101000000Z", "20010101000000Z"),
+                        RefusedServer::NotYetValid => Leaf::server("server", SERVER_NAMES)
+                            .valid("20900101000000Z", "20910101000000Z"),
+                        RefusedServer::OtherName => Leaf::server("server", &other_name),
+                    };
+                    leaf(&dir, self.trusted.dir(), &spec);
+                });
                 ServerIdentity {
                     cert: dir.join("server-cert.pem"),
                     key: dir.join("server-key.pem"),
@@ -137,30 +155,121 @@ impl Pki {
     }
 }
 
-/// The PKI of this test process, generated on first use.
+/// The test PKI, made by the first test process of the day that needs it.
 pub fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
-        let dir = run_dir().join("pki");
-        let trusted = make_set(&dir, "Console Proxy Test CA");
-        let rogue = make_set(&dir.join("rogue"), "Rogue Test CA");
-        // RFC 7919 group: instant, and spares QEMU generating DH parameters at start-up.
-        openssl(
-            &dir,
-            &["genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt"],
-        )
-        .args(["group:ffdhe2048", "-out", "dh-params.pem"])
-        .run();
+        let name = pki_dir_name();
+        let dir = shared_dir(&name);
+        made_once(&dir, "pki", || {
+            make_set(&dir, "Console Proxy Test CA");
+            make_set(&dir.join("rogue"), "Rogue Test CA");
+            // RFC 7919 group: instant, and spares QEMU generating DH parameters at start-up.
+            openssl(
+                &dir,
+                &["genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt"],
+            )
+            .args(["group:ffdhe2048", "-out", "dh-params.pem"])
+            .run();
+            remove_old_pkis(&dir, &name);
+        });
         Pki {
-            trusted,
-            rogue,
+            trusted: CertSet { dir: dir.clone() },
+            rogue: CertSet {
+                dir: dir.join("rogue"),
+            },
             refused: Default::default(),
         }
     })
 }
 
+/// `pki-<hash>-<day>`: the first 12 hex digits of this file's SHA-256 (a change to how the PKI
+/// is made makes a new one) and the days since 1970 (so no certificate gets near its expiry).
+fn pki_dir_name() -> String {
+    let hash = Sha256::digest(include_str!("pki.rs"));
+    let hex: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let days = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs()
+        / 86_400;
+    format!("pki-{hex}-{days}")
+}
+
+/// Runs `make` unless another test process (or an earlier one) already did: under an
+/// exclusive lock on `dir/WHAT.lock`, with `dir/WHAT.done` marking it done.
+fn made_once(dir: &Path, what: &str, make: impl FnOnce()) {
+    let _lock = lock(&dir.join(format!("{what}.lock")), true);
+    let done = dir.join(format!("{what}.done"));
+    if !done.exists() {
+        make();
+        std::fs::write(&done, "")
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", done.display()));
+    }
+}
+
+/// Removes the other `pki-*` directories next to `dir` that were made more than two days ago.
+fn remove_old_pkis(dir: &Path, name: &str) {
+    let Some(entries) = dir.parent().and_then(|base| std::fs::read_dir(base).ok()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let other = entry.file_name();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(2 * 86_400));
+        if old && other != name && other.to_string_lossy().starts_with("pki-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A rustls server configuration (ring, TLS 1.2 and 1.3) presenting `identity`; with
+/// `client_ca`, it requires a client certificate signed by that CA.
+pub fn server_config(
+    identity: &ServerIdentity,
+    client_ca: Option<&Path>,
+) -> Arc<rustls::ServerConfig> {
+    let read = |what: &str, path: &Path| -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect())
+            .unwrap_or_else(|e| panic!("{what} {}: {e}", path.display()))
+    };
+    let chain = read("server certificate", &identity.cert);
+    let key = PrivateKeyDer::from_pem_file(&identity.key)
+        .unwrap_or_else(|e| panic!("server key {}: {e}", identity.key.display()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions");
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read("CA certificate", ca) {
+                roots.add(cert).expect("add the CA certificate");
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .expect("client certificate verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Arc::new(
+        builder
+            .with_single_cert(chain, key)
+            .expect("the server certificate and key match"),
+    )
+}
+
 /// A CA plus server and client certificates in `dir`.
-fn make_set(dir: &Path, ca_name: &str) -> CertSet {
+fn make_set(dir: &Path, ca_name: &str) {
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     rsa_key(dir, "ca-key.pem");
     openssl(
@@ -188,9 +297,6 @@ fn make_set(dir: &Path, ca_name: &str) -> CertSet {
     .run();
     leaf(dir, dir, &Leaf::server("server", SERVER_NAMES));
     leaf(dir, dir, &Leaf::client("client", "console-proxy"));
-    CertSet {
-        dir: dir.to_path_buf(),
-    }
 }
 
 /// The names of every test server certificate: what a client connecting to `localhost`,

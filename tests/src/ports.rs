@@ -7,12 +7,13 @@
 //! QEMU takes a display number, so they must be at least 5900; the general range stays below
 //! Linux's ephemeral ports (32768+), so outgoing connections do not take them.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::ops::Range;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::scratch;
 
 /// Ports for QEMU VNC servers (display = port - 5900). Above the 5900-5999 range that
 /// `/work/shared/peers/selftest.sh` and hand-started peers use.
@@ -68,18 +69,9 @@ fn lock_dir() -> PathBuf {
     dir
 }
 
-/// An exclusive, non-blocking `flock` on the port's lock file, or `None` if another holds it.
+/// An exclusive `flock` on the port's lock file, or `None` if another test holds it.
 fn try_lock(port: u16) -> Option<File> {
-    let path = lock_dir().join(format!("{port}.lock"));
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    // SAFETY: flock on a descriptor we own; the lock lives as long as the File.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    (rc == 0).then_some(file)
+    scratch::lock(&lock_dir().join(format!("{port}.lock")), false)
 }
 
 /// Whether nothing listens on the port, on IPv4 or IPv6 loopback.

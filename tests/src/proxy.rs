@@ -394,6 +394,20 @@ impl Proxy {
         wait::until(timeout, || Some(self.log()).filter(|l| l.contains(needle)))
     }
 
+    /// Opens a websocket with `token` and waits for the Close frame of the driver's refusal:
+    /// asserts the code is 1011 and the reason generic (a phrase and the session number), and
+    /// returns the detail the log gives for that session and how long it took from the upgrade.
+    pub fn driver_refusal(&self, token: &str) -> (String, Duration) {
+        let t0 = Instant::now();
+        let mut ws = crate::ws::open(&self.url(token));
+        let (code, reason) = ws
+            .close_frame(Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.log()));
+        assert_eq!(code, 1011, "{reason}");
+        let id = crate::reasons::session_of_close_reason(&reason);
+        (self.driver_failure(id), t0.elapsed())
+    }
+
     /// What the log says about session `id`'s driver failure: the driver's message, between
     /// `session ID: driver 'NAME' failed: ` and ` (STATUS)` (waits up to 5 s for it; panics
     /// with the log if it never comes).

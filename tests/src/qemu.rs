@@ -4,11 +4,12 @@
 //! is ready: every port listens, a VNC port greets `RFB 003.008`, and the guest has booted
 //! (the screen is then in 720x400 text mode). Dropping a [`Qemu`] kills it.
 //!
+//! [`Qemu::start_custom`] runs QEMU without a guest on the caller's command line, for
+//! consoles no [`Mode`] has (an HMP monitor on a TLS chardev, VNC with SASL).
+//!
 //! A missing `qemu-system-x86_64` fails the test with a message saying what to install.
 
 use std::fs;
-use std::io::Read;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -17,10 +18,10 @@ use std::time::Duration;
 use crate::pki::pki;
 use crate::ports::{self, PortLease};
 use crate::scratch::{run_dir, TempDir};
-use crate::wait;
+use crate::{rfb, wait};
 
 /// The QEMU binary (`$QEMU` overrides it, as in start-qemu.sh).
-fn qemu_binary() -> String {
+pub fn qemu_binary() -> String {
     std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into())
 }
 
@@ -56,6 +57,9 @@ pub enum Mode {
     SerialTls,
     /// COM1 on a plain TCP socket chardev.
     SerialPlain,
+    /// No guest (`-machine none`), these arguments: see [`Qemu::start_custom`], the only way
+    /// to start it.
+    Custom(Vec<String>),
 }
 
 /// Optional extras for [`Qemu::start_with`].
@@ -98,6 +102,23 @@ impl Qemu {
             }
         }
         panic!("{last_error}")
+    }
+
+    /// Starts QEMU without a guest (`-machine none`) and with `args`, which use `port` (held
+    /// for the VM's lifetime). Its sockets listen once this returns: QEMU daemonizes after
+    /// creating them. Panics with QEMU's stderr if it fails.
+    pub fn start_custom(port: PortLease, args: &[String]) -> Self {
+        let state = TempDir::new("qemu");
+        let mode = Mode::Custom(args.to_vec());
+        let args = arguments(&mode, &Options::default(), &state, port.port(), None);
+        let pid = launch(&mode, &args, &state).unwrap_or_else(|e| panic!("{e}"));
+        Qemu {
+            pid,
+            mode,
+            port,
+            tls_port: None,
+            state,
+        }
     }
 
     /// The main port: VNC, serial, or SPICE's plain port (for `SpiceTlsOnly`, the TLS port).
@@ -150,7 +171,10 @@ impl Qemu {
     }
 
     fn try_start(mode: &Mode, options: &Options) -> Result<Self, String> {
-        let binary = qemu_binary();
+        assert!(
+            !matches!(mode, Mode::Custom(_)),
+            "Mode::Custom starts with Qemu::start_custom"
+        );
         let state = TempDir::new("qemu");
         let vnc = matches!(
             mode,
@@ -174,31 +198,7 @@ impl Qemu {
             tls_port.as_ref().map(PortLease::port),
         );
 
-        let out = Command::new(&binary)
-            .args(&args)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!(
-                "cannot run {binary} ({e}): the integration tests need a real QEMU; install it \
-                 with `apt-get install qemu-system-x86` (or run .ci/run)"
-            )
-            });
-        let log_path = state.join("qemu.log");
-        let log = || fs::read_to_string(&log_path).unwrap_or_default();
-        if !out.status.success() {
-            return Err(format!(
-                "QEMU ({mode:?}) exited with {} at start-up\n--- command: {binary} {}\n\
-                 --- stderr: {}\n--- log: {}",
-                out.status,
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr),
-                log()
-            ));
-        }
-        let pid = fs::read_to_string(state.join("qemu.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-            .ok_or_else(|| format!("QEMU daemonized but wrote no pidfile; log: {}", log()))?;
+        let pid = launch(mode, &args, &state)?;
         let qemu = Qemu {
             pid,
             mode: mode.clone(),
@@ -207,7 +207,7 @@ impl Qemu {
             state,
         };
         qemu.wait_ready()
-            .map_err(|e| format!("QEMU ({mode:?}) not ready: {e}\n--- log: {}", log()))?;
+            .map_err(|e| format!("QEMU ({mode:?}) not ready: {e}\n--- log: {}", qemu.log()))?;
         Ok(qemu)
     }
 
@@ -231,7 +231,7 @@ impl Qemu {
         | Mode::VencryptX509NoneNoverify
         | Mode::VencryptX509Vnc(_) = self.mode
         {
-            let greeting = rfb_greeting(self.port());
+            let greeting = rfb::server_greeting(self.port());
             if !greeting.starts_with("RFB 003.008") {
                 return Err(format!(
                     "VNC port did not greet with RFB 003.008 (got {greeting:?})"
@@ -272,6 +272,36 @@ impl Drop for Qemu {
     }
 }
 
+/// Runs QEMU with `args` (it daemonizes) and returns the pid from its pidfile in `state`; an
+/// error has QEMU's stderr and log.
+fn launch(mode: &Mode, args: &[String], state: &TempDir) -> Result<i32, String> {
+    let binary = qemu_binary();
+    let out = Command::new(&binary)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {binary} ({e}): the integration tests need a real QEMU; install it \
+                 with `apt-get install qemu-system-x86` (or run .ci/run)"
+            )
+        });
+    let log = || fs::read_to_string(state.join("qemu.log")).unwrap_or_default();
+    if !out.status.success() {
+        return Err(format!(
+            "QEMU ({mode:?}) exited with {} at start-up\n--- command: {binary} {}\n\
+             --- stderr: {}\n--- log: {}",
+            out.status,
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr),
+            log()
+        ));
+    }
+    fs::read_to_string(state.join("qemu.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .ok_or_else(|| format!("QEMU daemonized but wrote no pidfile; log: {}", log()))
+}
+
 /// The command line: start-qemu.sh's common prefix, the guest, and the mode's extras.
 fn arguments(
     mode: &Mode,
@@ -281,6 +311,29 @@ fn arguments(
     tls_port: Option<u16>,
 ) -> Vec<String> {
     let st = |name: &str| state.join(name).display().to_string();
+    let daemon = [
+        "-daemonize".into(),
+        "-pidfile".into(),
+        st("qemu.pid"),
+        "-D".into(),
+        st("qemu.log"),
+    ];
+    if let Mode::Custom(extra) = mode {
+        let mut a: Vec<String> = [
+            "-no-user-config",
+            "-nodefaults",
+            "-machine",
+            "none",
+            "-display",
+            "none",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(daemon);
+        a.extend(extra.iter().cloned());
+        return a;
+    }
     let mut a: Vec<String> = [
         "-no-user-config",
         "-nodefaults",
@@ -294,20 +347,14 @@ fn arguments(
         "none",
         "-vga",
         "std",
-        "-daemonize",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    a.extend(daemon);
     a.extend([
         "-qmp".into(),
         format!("unix:{},server=on,wait=off", st("qmp.sock")),
-    ]);
-    a.extend([
-        "-pidfile".into(),
-        st("qemu.pid"),
-        "-D".into(),
-        st("qemu.log"),
     ]);
     a.extend([
         "-drive".into(),
@@ -405,6 +452,7 @@ fn arguments(
             }
             a.extend(["-spice".into(), sp]);
         }
+        Mode::Custom(_) => unreachable!("handled above"),
         Mode::SerialTls | Mode::SerialPlain => {
             let mut chardev =
                 format!("socket,id=s0,host=127.0.0.1,port={port},server=on,wait=off,nodelay=on");
@@ -444,21 +492,6 @@ fn guest_image() -> &'static Path {
         fs::write(&path, image).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         path
     })
-}
-
-/// The first 12 bytes a VNC server sends.
-fn rfb_greeting(port: u16) -> String {
-    let Ok(mut s) =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5))
-    else {
-        return "(connect failed)".into();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut buf = [0u8; 12];
-    match s.read_exact(&mut buf) {
-        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
-        Err(e) => format!("(read failed: {e})"),
-    }
 }
 
 /// Alive and not a zombie.

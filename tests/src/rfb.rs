@@ -4,6 +4,7 @@
 //! Errors say which step failed and what arrived.
 
 use std::io::{Read, Write};
+use std::time::Duration;
 
 /// Longest desktop name accepted from a server.
 const MAX_NAME: u32 = 4096;
@@ -145,4 +146,19 @@ fn read_u32<S: Read>(s: &mut S, what: &str) -> Result<u32, String> {
 fn read_reason<S: Read>(s: &mut S) -> Result<String, String> {
     let len = read_u32(s, "the reason length")?.min(MAX_NAME);
     Ok(String::from_utf8_lossy(&read_n(s, len as usize, "the reason")?).into_owned())
+}
+
+/// The first 12 bytes the VNC server on `127.0.0.1:port` sends (its version greeting, e.g.
+/// `RFB 003.008\n`), or what went wrong, in parentheses.
+pub fn server_greeting(port: u16) -> String {
+    let addr = (std::net::Ipv4Addr::LOCALHOST, port).into();
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else {
+        return "(connect failed)".into();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = [0u8; 12];
+    match s.read_exact(&mut buf) {
+        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(e) => format!("(read failed: {e})"),
+    }
 }

@@ -1,19 +1,53 @@
 //! Scratch directories: one per test process under `$TMPDIR/consolegate-tests/<pid>`, and one
 //! per test object below it, removed when dropped. Directories left by earlier test processes
-//! that no longer run are removed when the next process starts.
+//! that no longer run are removed when the next process starts. [`shared_dir`] is the place
+//! for what test processes share (the PKI), and [`lock`] the `flock` that guards it.
 
-use std::fs;
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+
+/// `$TMPDIR/consolegate-tests`, created if missing.
+fn base_dir() -> PathBuf {
+    let base = std::env::temp_dir().join("consolegate-tests");
+    fs::create_dir_all(&base).unwrap_or_else(|e| panic!("cannot create {}: {e}", base.display()));
+    base
+}
+
+/// `$TMPDIR/consolegate-tests/<name>`, a directory every test process may use (created if
+/// missing; never removed by the tests). Guard what goes in it with [`lock`].
+pub fn shared_dir(name: &str) -> PathBuf {
+    let dir = base_dir().join(name);
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+/// An exclusive `flock` on `path` (created if missing), held until the returned file is
+/// dropped; it waits for another holder if `wait`, else returns `None` when one holds it.
+pub fn lock(path: &Path, wait: bool) -> Option<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let how = if wait {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
+    // SAFETY: flock on a descriptor we own; the lock lives as long as the File.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), how) };
+    (rc == 0).then_some(file)
+}
 
 /// The directory of this test process, created (and stale siblings removed) on first use.
 pub fn run_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let base = std::env::temp_dir().join("consolegate-tests");
-        fs::create_dir_all(&base)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", base.display()));
+        let base = base_dir();
         remove_stale(&base);
         let dir = base.join(std::process::id().to_string());
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));

@@ -384,3 +384,32 @@ impl Write for Ws {
         self.socket.flush().map_err(io::Error::other)
     }
 }
+
+/// Reads from `ws` until what arrived contains `needle`; all of it, or a panic naming what
+/// did arrive after `timeout`.
+pub fn read_until(ws: &mut Ws, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(needle) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "no {needle:?} within {timeout:?}; got {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        ws.set_read_timeout(left);
+        match ws.read(&mut buf) {
+            Ok(0) => panic!(
+                "the websocket closed before {needle:?}; got {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!(
+                "reading {needle:?}: {e}; got {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}

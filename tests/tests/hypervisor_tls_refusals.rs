@@ -105,7 +105,7 @@ impl Case {
                  the proxy requires TLS 1.2 or 1.3: update the hypervisor's TLS settings (tls)"
                     .into()
             }
-            Case::Expired => "the hypervisor's certificate has expired (on 2025-02-01; now ".into(),
+            Case::Expired => "the hypervisor's certificate has expired (on 2001-01-01; now ".into(),
             Case::OutsideTheCa => "the hypervisor's certificate is not signed by the configured \
                 CA (ca_certificate); point ca_certificate at the CA that issued the \
                 hypervisor's server-cert.pem (tls)"

@@ -3,17 +3,13 @@
 //! user types into a serial console and a VNC console opens with a password, and the log is
 //! searched for each secret.
 
-#[path = "spice_serial_support.rs"]
-mod support;
-
 use std::io::Write;
 use std::time::Duration;
 
 use consolegate_tests::proxy::{Config, Proxy};
 use consolegate_tests::qemu::{Mode, Qemu};
 use consolegate_tests::setup::assert_qemu_console;
-use consolegate_tests::ws;
-use support::{read_until, trusted_tls_config};
+use consolegate_tests::ws::{self, read_until};
 
 /// Asserts that `log` was written at trace level and holds none of `secrets`.
 fn assert_keeps_secrets(log: &str, secrets: &[&str]) {
@@ -42,7 +38,8 @@ fn keystrokes_typed_into_a_serial_console_never_reach_the_log() {
     let qemu = Qemu::start(Mode::SerialTls);
     let target = format!("serial://:{PASSWORD}@{}", qemu.addr());
     let proxy = Proxy::start(
-        trusted_tls_config("spice_tls")
+        Config::new()
+            .trusted_tls_drivers("spice_tls")
             .tls()
             .rust_log("trace")
             .token(TOKEN, &target),

@@ -2,9 +2,6 @@
 //! `[console_proxy_tls]`), three kinds of console side by side, each behind TLS on the
 //! hypervisor leg: VNC (VeNCrypt X509None), SPICE (tls-port) and serial (TLS chardev).
 
-#[path = "spice_serial_support.rs"]
-mod support;
-
 use std::io::Write;
 use std::time::Duration;
 
@@ -13,15 +10,17 @@ use consolegate_tests::proxy::{check_config, workspace_root, Config, Proxy};
 use consolegate_tests::qemu::{Mode, Qemu};
 use consolegate_tests::rfb::read_n;
 use consolegate_tests::setup::assert_qemu_console;
+use consolegate_tests::spice::link_mess;
+use consolegate_tests::ws::read_until;
 use consolegate_tests::{wait, ws};
-use support::{link_mess, read_until, trusted_tls_config};
 
 #[test]
 fn vnc_spice_and_serial_consoles_side_by_side_in_one_proxy() {
     let vnc = Qemu::start(Mode::VencryptX509None);
     let spice = Qemu::start(Mode::SpiceTlsOnly(None));
     let serial = Qemu::start(Mode::SerialTls);
-    let config = trusted_tls_config("vencrypt, spice_tls")
+    let config = Config::new()
+        .trusted_tls_drivers("vencrypt, spice_tls")
         .token("vnc-tok", &format!("vnc://{}", vnc.addr()))
         .token("spice-tok", &format!("spice://{}", spice.addr()))
         .token("serial-tok", &format!("serial://{}", serial.addr()));

@@ -3,21 +3,18 @@
 //! reason — "not implemented yet" when SASL is offered (QEMU `sasl=on`, plain and inside
 //! VeNCrypt; a fake server), what was offered otherwise — and never relays a byte.
 
-#[path = "spice_serial_support.rs"]
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use consolegate_tests::pki::pki;
 use consolegate_tests::ports;
 use consolegate_tests::proxy::{check_config, Config, Proxy};
 use consolegate_tests::qemu::{Mode, Qemu};
 use consolegate_tests::rfb::{self, Version};
 use consolegate_tests::{reasons, ws};
-use support::{pki_dir, CustomQemu};
 
 const TOKEN: &str = "sasl-tok-0e5f3a7c91";
 const NOT_IMPLEMENTED: &str = "SASL negotiation is not implemented yet (placeholder driver \
@@ -59,7 +56,7 @@ fn assert_not_implemented(rfb_error: &str, (code, reason): &(u16, String), proxy
 
 /// QEMU with `-vnc …,sasl=on` (and `tls-creds` when `vencrypt`: then SASL is VeNCrypt
 /// subtype TLSSASL or X509SASL).
-fn qemu_with_sasl(vencrypt: bool) -> CustomQemu {
+fn qemu_with_sasl(vencrypt: bool) -> Qemu {
     let port = ports::vnc_port();
     let mut vnc = format!("127.0.0.1:{},sasl=on", port.port() - 5900);
     let mut args = Vec::new();
@@ -67,12 +64,12 @@ fn qemu_with_sasl(vencrypt: bool) -> CustomQemu {
         args.push("-object".to_string());
         args.push(format!(
             "tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer=off",
-            pki_dir()
+            pki().trusted.dir().display()
         ));
         vnc.push_str(",tls-creds=tls0");
     }
     args.extend(["-vnc".to_string(), vnc]);
-    CustomQemu::start(port, &args)
+    Qemu::start_custom(port, &args)
 }
 
 #[test]

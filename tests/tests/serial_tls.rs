@@ -7,9 +7,6 @@
 //! bytes for the echo guest's UART, 1 for the HMP monitor) until the next record arrives
 //! (/work/shared/peers/README.md), so messages here stay within that.
 
-#[path = "spice_serial_support.rs"]
-mod support;
-
 use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
@@ -17,9 +14,8 @@ use std::time::Duration;
 use consolegate_tests::pki::pki;
 use consolegate_tests::ports;
 use consolegate_tests::proxy::{Config, Proxy};
-use consolegate_tests::qemu::{Mode, Qemu};
-use consolegate_tests::ws;
-use support::{pki_dir, read_until, refusal, tls_config, trusted_tls_config, CustomQemu};
+use consolegate_tests::qemu::{qemu_binary, Mode, Qemu};
+use consolegate_tests::ws::{self, read_until};
 use tungstenite::Message;
 
 const TOKEN: &str = "serial-tok-9b2e61f0d3";
@@ -34,13 +30,13 @@ fn serial_proxy(config: Config, addr: &str) -> Proxy {
 fn refused(mode: Mode, config: Config) -> String {
     let qemu = Qemu::start(mode);
     let proxy = serial_proxy(config, &qemu.addr());
-    refusal(&proxy, TOKEN).0
+    proxy.driver_refusal(TOKEN).0
 }
 
 #[test]
 fn serial_bytes_round_trip_through_the_echo_guest_in_binary_and_text_frames() {
     let qemu = Qemu::start(Mode::SerialTls);
-    let proxy = serial_proxy(trusted_tls_config("spice_tls"), &qemu.addr());
+    let proxy = serial_proxy(Config::new().trusted_tls_drivers("spice_tls"), &qemu.addr());
     let mut ws = ws::open(&proxy.url(TOKEN));
     let binary = b"binary-frame:1";
     assert!(binary.len() <= MAX_WRITE);
@@ -61,7 +57,7 @@ fn hmp_monitor_answers_info_version_through_the_proxy() {
         "-object".into(),
         format!(
             "tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer=on",
-            pki_dir()
+            pki().trusted.dir().display()
         ),
         "-chardev".into(),
         format!(
@@ -71,8 +67,8 @@ fn hmp_monitor_answers_info_version_through_the_proxy() {
         "-mon".into(),
         "chardev=s0,mode=readline".into(),
     ];
-    let qemu = CustomQemu::start(port, &args);
-    let proxy = serial_proxy(trusted_tls_config("spice_tls"), &qemu.addr());
+    let qemu = Qemu::start_custom(port, &args);
+    let proxy = serial_proxy(Config::new().trusted_tls_drivers("spice_tls"), &qemu.addr());
     let mut ws = ws::open(&proxy.url(TOKEN));
     read_until(&mut ws, "(qemu) ", Duration::from_secs(10));
     // The monitor takes one byte per TLS record on QEMU 7.2: one byte per message.
@@ -90,7 +86,7 @@ fn hmp_monitor_answers_info_version_through_the_proxy() {
 /// What `info version` prints: the number and the package that `qemu-system-x86_64 --version`
 /// shows as `version 7.2.22 (Debian 1:7.2+dfsg-…)`, without the space and parentheses.
 fn qemu_version() -> String {
-    let binary = std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into());
+    let binary = qemu_binary();
     let out = Command::new(&binary)
         .arg("--version")
         .output()
@@ -115,7 +111,7 @@ fn qemu_version() -> String {
 fn serial_without_a_client_certificate_is_refused_with_a_clear_reason() {
     let reason = refused(
         Mode::SerialTls,
-        tls_config("spice_tls", &pki().trusted, None),
+        Config::new().tls_drivers("spice_tls", &pki().trusted, None),
     );
     let want = "serial console refused after TLS: QEMU requires a client certificate";
     assert!(reason.starts_with(want), "{reason}");
@@ -123,7 +119,7 @@ fn serial_without_a_client_certificate_is_refused_with_a_clear_reason() {
 
 #[test]
 fn serial_with_a_client_certificate_from_another_ca_is_refused_with_a_clear_reason() {
-    let config = tls_config("spice_tls", &pki().trusted, Some(&pki().rogue));
+    let config = Config::new().tls_drivers("spice_tls", &pki().trusted, Some(&pki().rogue));
     let reason = refused(Mode::SerialTls, config);
     assert!(
         reason.contains("QEMU rejected the proxy's client certificate"),
@@ -133,7 +129,10 @@ fn serial_with_a_client_certificate_from_another_ca_is_refused_with_a_clear_reas
 
 #[test]
 fn serial_plain_chardev_is_reported_as_not_tls() {
-    let reason = refused(Mode::SerialPlain, trusted_tls_config("spice_tls"));
+    let reason = refused(
+        Mode::SerialPlain,
+        Config::new().trusted_tls_drivers("spice_tls"),
+    );
     let want = "not TLS: the serial console echoed the TLS ClientHello back";
     assert!(reason.starts_with(want), "{reason}");
 }

@@ -2,21 +2,18 @@
 //! (`REDQ`) answered by QEMU, a whole multi-channel session (one websocket per channel, one
 //! token), and the refusals: wrong CA, wrong server name, a plain port, a silent peer.
 
-#[path = "spice_serial_support.rs"]
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
 use consolegate_tests::backend::{Backend, Behaviour};
 use consolegate_tests::pki::pki;
-use consolegate_tests::proxy::{check_config, Proxy};
+use consolegate_tests::proxy::{check_config, Config, Proxy};
 use consolegate_tests::qemu::{Mode, Qemu};
 use consolegate_tests::rfb::read_n;
 use consolegate_tests::scratch::TempDir;
+use consolegate_tests::spice::link_mess;
 use consolegate_tests::ws::{self, Ws};
 use std::io::Write;
-use support::{link_mess, refusal, tls_config, trusted_tls_config};
 
 const TOKEN: &str = "spice-tok-4c1d9e7a2b";
 
@@ -98,7 +95,11 @@ fn authenticated_channel(proxy: &Proxy, channel_type: u8, connection_id: u32) ->
 }
 
 fn spice_proxy(qemu: &Qemu) -> Proxy {
-    Proxy::start(trusted_tls_config("spice_tls").token(TOKEN, &format!("spice://{}", qemu.addr())))
+    Proxy::start(
+        Config::new()
+            .trusted_tls_drivers("spice_tls")
+            .token(TOKEN, &format!("spice://{}", qemu.addr())),
+    )
 }
 
 #[test]
@@ -148,9 +149,9 @@ fn a_spice_session_links_main_display_inputs_and_cursor_each_on_its_own_websocke
 #[test]
 fn spice_with_the_wrong_ca_is_refused_with_the_reason() {
     let qemu = Qemu::start(Mode::SpiceTlsOnly(None));
-    let config = tls_config("spice_tls", &pki().rogue, Some(&pki().trusted));
+    let config = Config::new().tls_drivers("spice_tls", &pki().rogue, Some(&pki().trusted));
     let proxy = Proxy::start(config.token(TOKEN, &format!("spice://{}", qemu.addr())));
-    let (reason, _) = refusal(&proxy, TOKEN);
+    let (reason, _) = proxy.driver_refusal(TOKEN);
     assert!(
         reason.contains("certificate is not signed by the configured CA"),
         "{reason}"
@@ -160,13 +161,13 @@ fn spice_with_the_wrong_ca_is_refused_with_the_reason() {
 #[test]
 fn spice_with_the_wrong_server_name_is_refused_with_the_reason() {
     let qemu = Qemu::start(Mode::SpiceTlsOnly(None));
-    let config = trusted_tls_config("spice_tls").section(
+    let config = Config::new().trusted_tls_drivers("spice_tls").section(
         "console_proxy_tls",
         "server_name",
         "console.example",
     );
     let proxy = Proxy::start(config.token(TOKEN, &format!("spice://{}", qemu.addr())));
-    let (reason, _) = refusal(&proxy, TOKEN);
+    let (reason, _) = proxy.driver_refusal(TOKEN);
     assert!(
         reason.contains("certificate is not valid for \"console.example\""),
         "{reason}"
@@ -177,7 +178,7 @@ fn spice_with_the_wrong_server_name_is_refused_with_the_reason() {
 fn spice_plain_port_gets_a_clean_not_tls_error_without_waiting() {
     let qemu = Qemu::start(Mode::Spice(None));
     let proxy = spice_proxy(&qemu); // the token names the plain port
-    let (reason, took) = refusal(&proxy, TOKEN);
+    let (reason, took) = proxy.driver_refusal(TOKEN);
     assert!(
         reason.starts_with("not TLS: this is a plain SPICE port"),
         "{reason}"
@@ -188,9 +189,11 @@ fn spice_plain_port_gets_a_clean_not_tls_error_without_waiting() {
 #[test]
 fn a_silent_peer_is_refused_within_handshake_timeout() {
     let backend = Backend::start(Behaviour::Silent);
-    let config = trusted_tls_config("spice_tls").set("handshake_timeout", "1");
+    let config = Config::new()
+        .trusted_tls_drivers("spice_tls")
+        .set("handshake_timeout", "1");
     let proxy = Proxy::start(config.token(TOKEN, &format!("spice://{}", backend.addr())));
-    let (reason, took) = refusal(&proxy, TOKEN);
+    let (reason, took) = proxy.driver_refusal(TOKEN);
     assert_eq!(
         reason,
         "the TLS handshake with the hypervisor did not finish in time"
@@ -203,7 +206,7 @@ fn a_silent_peer_is_refused_within_handshake_timeout() {
 
 #[test]
 fn check_config_loads_spice_tls_and_names_a_missing_ca() {
-    let (code, out) = check_config(&trusted_tls_config("spice_tls"));
+    let (code, out) = check_config(&Config::new().trusted_tls_drivers("spice_tls"));
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("driver 'spice_tls'") && out.contains("serves spice, serial"),
@@ -214,7 +217,7 @@ fn check_config_loads_spice_tls_and_names_a_missing_ca() {
         !out.contains("WARNING: driver") && !out.contains("cleartext"),
         "{out}"
     );
-    let (code, out) = check_config(&trusted_tls_config("spice_tls").section(
+    let (code, out) = check_config(&Config::new().trusted_tls_drivers("spice_tls").section(
         "console_proxy_tls",
         "ca_certificate",
         "",

@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn builds_with_and_without_a_client_identity() {
-        let pki = TestPki::generate("config-ok");
+        let pki = TestPki::trusted();
         TlsClient::new(&opts(&pki, true)).unwrap();
         let client = TlsClient::new(&opts(&pki, false)).unwrap();
         assert!(matches!(
@@ -171,9 +171,9 @@ mod tests {
         ));
     }
 
-    /// The configuration error after `edit` changes the options of a fresh test PKI.
-    fn config_error(name: &str, edit: impl FnOnce(&TestPki, &mut TlsOptions)) -> String {
-        let pki = TestPki::generate(name);
+    /// The configuration error after `edit` changes the options of the test PKI.
+    fn config_error(edit: impl FnOnce(&TestPki, &mut TlsOptions)) -> String {
+        let pki = TestPki::trusted();
         let mut o = opts(&pki, true);
         edit(&pki, &mut o);
         TlsClient::new(&o).unwrap_err().to_string()
@@ -187,9 +187,7 @@ mod tests {
 
     #[test]
     fn missing_file_names_key_and_path() {
-        let e = config_error("config-missing", |p, o| {
-            o.ca_certificate = p.path("nope.pem")
-        });
+        let e = config_error(|p, o| o.ca_certificate = p.path("nope.pem"));
         assert!(
             e.starts_with("ca_certificate = ") && e.contains("nope.pem: cannot read"),
             "{e}"
@@ -198,11 +196,9 @@ mod tests {
 
     #[test]
     fn a_key_file_as_certificate_is_refused() {
-        let e = config_error("config-swap1", |p, o| {
-            o.ca_certificate = p.path("client-key.pem")
-        });
+        let e = config_error(|p, o| o.ca_certificate = p.path("client-key.pem"));
         assert!(e.contains("holds no BEGIN CERTIFICATE block"), "{e}");
-        let e = config_error("config-swap2", |p, o| set_key(o, p.path("client-cert.pem")));
+        let e = config_error(|p, o| set_key(o, p.path("client-cert.pem")));
         assert!(
             e.starts_with("client_key = ") && e.contains("holds no PRIVATE KEY block"),
             "{e}"
@@ -211,9 +207,7 @@ mod tests {
 
     #[test]
     fn a_key_of_another_certificate_is_refused() {
-        let e = config_error("config-mismatch", |p, o| {
-            set_key(o, p.path("server-key.pem"))
-        });
+        let e = config_error(|p, o| set_key(o, p.path("server-key.pem")));
         assert!(e.contains("unusable as a client identity"), "{e}");
     }
 }

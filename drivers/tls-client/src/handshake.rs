@@ -46,9 +46,7 @@ impl Deadline {
 
     /// The time left, or `None` once it has passed.
     pub fn remaining(&self) -> Option<Duration> {
-        self.0
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
+        consolegate_driver_api::deadline::remaining(self.0)
     }
 
     /// Sets the socket's read and write timeouts to the time left; `Err(TimedOut)` once the
@@ -62,14 +60,7 @@ impl Deadline {
     }
 }
 
-/// Whether an error from a socket with timeouts means the time ran out (Linux reports
-/// `EAGAIN`, which std calls `WouldBlock`).
-pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
+pub use consolegate_driver_api::deadline::is_timeout;
 
 /// Blocking, deadline-bounded plain I/O on the hypervisor socket (for a protocol's cleartext
 /// steps before TLS). Timeouts come out as `ErrorKind::TimedOut`.

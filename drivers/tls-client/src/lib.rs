@@ -32,8 +32,8 @@ mod config;
 mod error;
 mod handshake;
 mod options;
-#[cfg(any(test, feature = "test-pki"))]
-pub mod test_pki;
+#[cfg(test)]
+mod test_pki;
 #[cfg(test)]
 mod test_server;
 

@@ -1,15 +1,14 @@
-//! Test peers on a local TcpListener: a real rustls server (echo) in a thread, or a plain,
-//! closing or stalling peer. Used by this crate's unit tests only.
+//! Test peers on a local TcpListener: a real rustls server (echo) in a thread, with the
+//! harness's certificates and server configuration, or a plain, closing or stalling peer.
+//! Used by this crate's unit tests only.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
+use consolegate_tests::pki::server_config;
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use crate::test_pki::{TestPki, Validity};
 use crate::{BlockingTls, ClientIdentity, Deadline, TlsChannel, TlsClient, TlsError, TlsOptions};
@@ -38,21 +37,26 @@ impl TestServer {
         Self::start_with_cert(name, peer, Validity::Current)
     }
 
+    /// Starts `peer` (its accepting thread named after `name`) presenting a server
+    /// certificate of `validity`.
     pub(crate) fn start_with_cert(name: &str, peer: Peer, validity: Validity) -> Self {
-        let pki = TestPki::generate(name);
-        pki.issue_server("peer", &["localhost", "127.0.0.1"], validity);
+        let pki = TestPki::trusted();
+        let require_client_cert = matches!(
+            peer,
+            Peer::Tls {
+                require_client_cert: true
+            }
+        );
         let config = server_config(
-            &pki,
-            matches!(
-                peer,
-                Peer::Tls {
-                    require_client_cert: true
-                }
-            ),
+            &validity.server(),
+            require_client_cert
+                .then(|| pki.path("ca-cert.pem"))
+                .as_deref(),
         );
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
+        let thread = std::thread::Builder::new().name(format!("test-server-{name}"));
+        let _ = thread.spawn(move || {
             let mut parked = Vec::new();
             for sock in listener.incoming() {
                 let Ok(mut sock) = sock else { return };
@@ -149,28 +153,6 @@ pub(crate) fn client(pki: &TestPki, identity: bool, server_name: Option<&str>) -
         server_name: server_name.map(|n| n.to_owned().try_into().unwrap()),
     })
     .unwrap()
-}
-
-fn server_config(pki: &TestPki, require_client_cert: bool) -> Arc<ServerConfig> {
-    let chain = vec![CertificateDer::from_pem_file(pki.path("peer-cert.pem")).unwrap()];
-    let key = PrivateKeyDer::from_pem_file(pki.path("peer-key.pem")).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap();
-    let builder = if require_client_cert {
-        let mut roots = RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_file(pki.path("ca-cert.pem")).unwrap())
-            .unwrap();
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .unwrap();
-        builder.with_client_cert_verifier(verifier)
-    } else {
-        builder.with_no_client_auth()
-    };
-    Arc::new(builder.with_single_cert(chain, key).unwrap())
 }
 
 fn serve_tls(config: Arc<ServerConfig>, sock: TcpStream, read: bool) {

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use consolegate_driver_api::abi::CgStatus;
 use consolegate_driver_api::DriverError;
-use consolegate_tls_client::test_pki::TestPki;
 use consolegate_tls_client::TlsError;
 use consolegate_vencrypt::{Phase, VencryptError};
 
@@ -37,9 +36,8 @@ fn fake(bytes: Vec<u8>, stall: bool) -> u16 {
 const GOOD_PREFIX: &[u8] = b"RFB 003.008\n\x01\x13\x00\x02\x00\x01\x00\x00\x01\x04\x01";
 
 fn run(bytes: &[u8], stall: bool, timeout: Duration) -> (VencryptError, BrowserSaw) {
-    let pki = TestPki::generate("fake");
     let port = fake(bytes.to_vec(), stall);
-    let (result, saw) = session(&driver(&pki), port, None, Some("pw"), "003.008", timeout);
+    let (result, saw) = session(&driver(), port, None, Some("pw"), "003.008", timeout);
     (result.expect_err("the session must fail"), saw)
 }
 
@@ -154,8 +152,7 @@ fn downgrades_are_refused() {
 
 #[test]
 fn random_server_bytes_never_panic() {
-    let pki = TestPki::generate("fake-random");
-    let driver = driver(&pki);
+    let driver = driver();
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         state ^= state << 13;
@@ -191,8 +188,7 @@ fn nothing_is_sent_when_no_vencrypt_is_offered() {
         let _ = s.read_to_end(&mut got);
         got
     });
-    let pki = TestPki::generate("fake-nosend");
-    let (result, _) = session(&driver(&pki), port, None, None, "003.008", HANDSHAKE);
+    let (result, _) = session(&driver(), port, None, None, "003.008", HANDSHAKE);
     assert!(matches!(
         result,
         Err(VencryptError::NoVencryptOffered { .. })

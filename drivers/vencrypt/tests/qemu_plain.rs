@@ -7,14 +7,13 @@ mod common;
 use common::*;
 use consolegate_driver_api::abi::CgStatus;
 use consolegate_driver_api::DriverError;
-use consolegate_tls_client::test_pki::TestPki;
+use consolegate_tests::qemu::{Mode, Qemu};
 
-fn refuses_cleartext(name: &str, display: u16, vnc: QemuVnc<'_>, offered: &str) {
-    let pki = TestPki::generate(name);
-    let qemu = Qemu::start(display, vnc);
-    let relay = Relay::start(qemu.port);
+fn refuses_cleartext(mode: Mode, offered: &str) {
+    let qemu = Qemu::start(mode);
+    let relay = Relay::start(qemu.port());
     let (result, saw) = session(
-        &driver(&pki),
+        &driver(),
         relay.port,
         None,
         Some("pw"),
@@ -54,15 +53,10 @@ fn refuses_cleartext(name: &str, display: u16, vnc: QemuVnc<'_>, offered: &str) 
 
 #[test]
 fn vnc_none_is_refused_as_cleartext() {
-    refuses_cleartext("plain-none", 38, QemuVnc::Plain, "[None(1)]");
+    refuses_cleartext(Mode::VncNone, "[None(1)]");
 }
 
 #[test]
 fn vnc_password_is_refused_as_cleartext() {
-    refuses_cleartext(
-        "plain-password",
-        39,
-        QemuVnc::Password("pw"),
-        "[VncAuth(2)]",
-    );
+    refuses_cleartext(Mode::VncPassword("pw".into()), "[VncAuth(2)]");
 }

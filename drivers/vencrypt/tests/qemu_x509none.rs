@@ -7,15 +7,14 @@ mod common;
 use common::*;
 use consolegate_driver_api::abi::CgStatus;
 use consolegate_driver_api::DriverError;
-use consolegate_tls_client::test_pki::TestPki;
+use consolegate_tests::qemu::{Mode, Qemu};
 use consolegate_tls_client::TlsError;
 use consolegate_vencrypt::{Phase, Vencrypt, VencryptError};
 
 #[test]
 fn x509none_reaches_server_init_and_a_framebuffer_update() {
-    let pki = TestPki::generate("x509none-fbu");
-    let qemu = Qemu::start(31, QemuVnc::X509None(&pki));
-    let (result, saw) = session(&driver(&pki), qemu.port, None, None, "003.008", HANDSHAKE);
+    let qemu = Qemu::start(Mode::VencryptX509None);
+    let (result, saw) = session(&driver(), qemu.port(), None, None, "003.008", HANDSHAKE);
     let mut channel = result.unwrap();
     assert_eq!(saw, BrowserSaw::Accepted);
     let mut rfb = Rfb(&mut channel);
@@ -28,11 +27,10 @@ fn x509none_reaches_server_init_and_a_framebuffer_update() {
 
 #[test]
 fn rfb_33_and_37_browsers_get_security_type_none() {
-    let pki = TestPki::generate("x509none-versions");
-    let qemu = Qemu::start(32, QemuVnc::X509None(&pki));
-    let driver = driver(&pki);
+    let qemu = Qemu::start(Mode::VencryptX509None);
+    let driver = driver();
     for version in ["003.003", "003.007"] {
-        let (result, saw) = session(&driver, qemu.port, None, None, version, HANDSHAKE);
+        let (result, saw) = session(&driver, qemu.port(), None, None, version, HANDSHAKE);
         let mut channel = result.unwrap_or_else(|e| panic!("RFB {version}: {e}"));
         assert_eq!(saw, BrowserSaw::Accepted, "RFB {version}");
         let init = Rfb(&mut channel).init();
@@ -46,10 +44,9 @@ const CLEARTEXT_PREFIX: usize = 12 + 2 + 2 + 1 + 5 + 1;
 
 #[test]
 fn the_hypervisor_leg_is_encrypted_after_the_vencrypt_ack() {
-    let pki = TestPki::generate("x509none-cipher");
-    let qemu = Qemu::start(33, QemuVnc::X509None(&pki));
-    let relay = Relay::start(qemu.port);
-    let (result, _) = session(&driver(&pki), relay.port, None, None, "003.008", HANDSHAKE);
+    let qemu = Qemu::start(Mode::VencryptX509None);
+    let relay = Relay::start(qemu.port());
+    let (result, _) = session(&driver(), relay.port, None, None, "003.008", HANDSHAKE);
     let mut channel = result.unwrap();
     let mut rfb = Rfb(&mut channel);
     let init = rfb.init();
@@ -85,23 +82,18 @@ fn the_hypervisor_leg_is_encrypted_after_the_vencrypt_ack() {
     );
 }
 
-fn driver_with(pki: &TestPki, ca: &str, identity: Option<(&str, &str)>) -> Vencrypt {
-    Vencrypt::from_options(&options(pki, ca, identity, None)).unwrap()
+fn driver_with(ca: &str, identity: Option<(&str, &str)>) -> Vencrypt {
+    Vencrypt::from_options(&options(ca, identity, None)).unwrap()
 }
 
 #[test]
 fn certificate_problems_are_named() {
-    let pki = TestPki::generate("x509none-certs");
-    let qemu = Qemu::start(34, QemuVnc::X509None(&pki));
+    let qemu = Qemu::start(Mode::VencryptX509None);
     let cases: [(&str, Vencrypt); 3] = [
-        (
-            "no client certificate",
-            driver_with(&pki, "ca-cert.pem", None),
-        ),
+        ("no client certificate", driver_with("ca-cert.pem", None)),
         (
             "rogue client certificate",
             driver_with(
-                &pki,
                 "ca-cert.pem",
                 Some(("rogue/client-cert.pem", "rogue/client-key.pem")),
             ),
@@ -109,14 +101,13 @@ fn certificate_problems_are_named() {
         (
             "rogue CA",
             driver_with(
-                &pki,
                 "rogue/ca-cert.pem",
                 Some(("client-cert.pem", "client-key.pem")),
             ),
         ),
     ];
     for (what, driver) in cases {
-        let (result, saw) = session(&driver, qemu.port, None, None, "003.008", HANDSHAKE);
+        let (result, saw) = session(&driver, qemu.port(), None, None, "003.008", HANDSHAKE);
         let e = result
             .err()
             .unwrap_or_else(|| panic!("{what}: session succeeded"));

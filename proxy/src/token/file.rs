@@ -164,25 +164,12 @@ fn load(path: &Path) -> Result<Loaded, TokenError> {
 mod tests {
     use super::*;
     use crate::token::Kind;
-
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let p = dir.join(name);
-        fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn tempdir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("cg-token-file-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        d
-    }
+    use consolegate_tests::scratch::TempDir;
 
     #[test]
     fn reads_websockify_lines_and_urls() {
-        let d = tempdir("lines");
-        let p = write(
-            &d,
+        let d = TempDir::new("token-file-lines");
+        let p = d.write(
             "tokens",
             "# comment\n\nabc: 127.0.0.1:5901\nspice1: spice://[::1]:5931\nbad: nope\n\
              a/b: h:1\n",
@@ -212,10 +199,10 @@ mod tests {
 
     #[test]
     fn a_directory_is_all_its_files() {
-        let d = tempdir("dir");
-        write(&d, "a", "t1: h:1\n");
-        write(&d, "b", "t2: h:2\n");
-        let src = TokenFile::open(&d).unwrap();
+        let d = TempDir::new("token-file-dir");
+        d.write("a", "t1: h:1\n");
+        d.write("b", "t2: h:2\n");
+        let src = TokenFile::open(d.path()).unwrap();
         assert_eq!(src.lookup("t1").unwrap().port, 1);
         assert_eq!(src.lookup("t2").unwrap().port, 2);
     }

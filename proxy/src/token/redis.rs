@@ -33,6 +33,7 @@ use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use ::redis::{Client, Cmd, Connection, IntoConnectionInfo, RedisConnectionInfo, RedisError};
+use consolegate_driver_api::deadline::remaining;
 use url::Url;
 
 use super::json::console_from_json_text;
@@ -304,13 +305,6 @@ fn command<T: ::redis::FromRedisValue>(
     connection.set_read_timeout(Some(left))?;
     connection.set_write_timeout(Some(left))?;
     command.query(connection)
-}
-
-/// Time left until `deadline`, if any.
-fn remaining(deadline: Instant) -> Option<Duration> {
-    deadline
-        .checked_duration_since(Instant::now())
-        .filter(|d| !d.is_zero())
 }
 
 /// The redis crate builds its rustls configuration with the process's default crypto provider;

@@ -10,9 +10,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::TokenError;
-
-/// `connect_timeout`'s default in `[DEFAULT]`, as `config.rs` has it.
-const DEFAULT_CONNECT_TIMEOUT: f64 = 5.0;
+use crate::config::DEFAULT_CONNECT_TIMEOUT_SECS;
 
 /// One section of the configuration, with its keys checked against the ones the source reads.
 pub(crate) struct Section<'a> {
@@ -84,7 +82,7 @@ impl<'a> Section<'a> {
             .get("connect_timeout")
             .and_then(|v| v.trim().parse::<f64>().ok())
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
-            .unwrap_or(Duration::from_secs_f64(DEFAULT_CONNECT_TIMEOUT));
+            .unwrap_or(Duration::from_secs_f64(DEFAULT_CONNECT_TIMEOUT_SECS));
         if timeout > connect {
             return Err(self.invalid(
                 "timeout",

@@ -1,313 +1,32 @@
-//! Real peers and a real browser side for the VeNCrypt driver's tests: QEMU and TigerVNC
-//! Xvnc started by the test, an RFB 3.3/3.7/3.8 browser on a socketpair, a recording TCP
-//! relay, and RFB client steps after the handshake. A missing QEMU or Xvnc fails the test.
+//! The driver's side of the VeNCrypt tests: the driver configured from the harness's test PKI,
+//! an RFB 3.3/3.7/3.8 browser on a socketpair, a session run as the host runs it, a recording
+//! TCP relay, and RFB client steps after the handshake. The peers (QEMU, TigerVNC Xvnc), the
+//! PKI and the ports come from the harness (`consolegate_tests`); a missing peer fails the test.
 
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use consolegate_driver_api::abi::CgStatus;
 use consolegate_driver_api::{Channel, Kind, Options, Session};
-use consolegate_tls_client::test_pki::TestPki;
+use consolegate_tests::pki::pki;
 use consolegate_tls_client::TlsChannel;
 use consolegate_vencrypt::{Vencrypt, VencryptError};
 
-/// A scratch directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("cg-vencrypt-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// How QEMU's VNC server is configured (see /work/shared/peers/README.md).
-pub enum QemuVnc<'a> {
-    /// `-vnc 127.0.0.1:N`: security type None.
-    Plain,
-    /// `password-secret=`: VNC authentication, cleartext.
-    Password(&'a str),
-    /// `tls-creds=` (verify-peer=on): VeNCrypt X509None.
-    X509None(&'a TestPki),
-    /// `tls-creds=` + `password-secret=`: VeNCrypt X509Vnc.
-    X509Vnc(&'a TestPki, &'a str),
-}
-
-/// The console-echo guest of start-qemu.sh (182-byte boot sector): it puts VGA into its
-/// 720x400 text mode and writes "console-echo guest ready" to the debugcon.
-const BOOT_HEX: &str = "fa31c08ed88ec08ed0bc007cc70630007e7cc70632000000bafb03b080eebaf803b001eebaf90330c0eebafb03b003eebafa03b0c7eebaf903b001eebafc03b00beee42124efe621be9c7cac08c0740eb40ebb0700cd10e80800e6e9ebedfbf4ebfc50515288c4b9ffffbafd03eca8207502e2f988e0baf803ee5a5958c35052bafd03eca8017409baf803ece8d3ffebefbafa03ecb020e6205a58cf636f6e736f6c652d6563686f2067756573742072656164790d0a";
-
-/// A QEMU with a VNC server on 127.0.0.1:(5900 + display), killed on drop.
-pub struct Qemu {
-    child: Child,
-    pub port: u16,
-    dir: TempDir,
-}
-
-impl Qemu {
-    /// Starts QEMU (TCG, 64 MiB, the echo guest) and waits until the guest has booted, so
-    /// the screen is in its 720x400 text mode.
-    pub fn start(display: u16, vnc: QemuVnc<'_>) -> Self {
-        let dir = TempDir::new(&format!("qemu-{display}"));
-        let mut image: Vec<u8> = (0..BOOT_HEX.len() / 2)
-            .map(|i| u8::from_str_radix(&BOOT_HEX[2 * i..2 * i + 2], 16).unwrap())
-            .collect();
-        image.resize(510, 0);
-        image.extend_from_slice(&[0x55, 0xaa]);
-        image.resize(1 << 20, 0);
-        std::fs::write(dir.0.join("guest.img"), &image).unwrap();
-
-        let mut vnc_opt = format!("127.0.0.1:{display}");
-        let mut args: Vec<String> = Vec::new();
-        let secret = |args: &mut Vec<String>, password: &str| {
-            let file = dir.0.join("vncpw.secret");
-            std::fs::write(&file, password).unwrap();
-            args.push("-object".into());
-            args.push(format!(
-                "secret,id=vncpw,file={},format=raw",
-                file.display()
-            ));
-        };
-        let tls = |args: &mut Vec<String>, pki: &TestPki| {
-            args.push("-object".into());
-            args.push(format!(
-                "tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer=on",
-                pki.dir().display()
-            ));
-        };
-        match vnc {
-            QemuVnc::Plain => {}
-            QemuVnc::Password(pw) => {
-                secret(&mut args, pw);
-                vnc_opt += ",password-secret=vncpw";
-            }
-            QemuVnc::X509None(pki) => {
-                tls(&mut args, pki);
-                vnc_opt += ",tls-creds=tls0";
-            }
-            QemuVnc::X509Vnc(pki, pw) => {
-                tls(&mut args, pki);
-                secret(&mut args, pw);
-                vnc_opt += ",tls-creds=tls0,password-secret=vncpw";
-            }
-        }
-        let log = std::fs::File::create(dir.0.join("qemu.log")).unwrap();
-        let child = Command::new("qemu-system-x86_64")
-            .args([
-                "-no-user-config",
-                "-nodefaults",
-                "-machine",
-                "q35",
-                "-accel",
-                "tcg",
-            ])
-            .args(["-m", "64", "-display", "none", "-vga", "std"])
-            .arg("-drive")
-            .arg(format!(
-                "file={},format=raw,if=ide,snapshot=on",
-                dir.0.join("guest.img").display()
-            ))
-            .arg("-debugcon")
-            .arg(format!("file:{}", dir.0.join("guest.log").display()))
-            .args(&args)
-            .args(["-vnc", &vnc_opt])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run qemu-system-x86_64 ({e}): apt-get install qemu-system-x86")
-            });
-        let mut qemu = Qemu {
-            child,
-            port: 5900 + display,
-            dir,
-        };
-        qemu.wait_ready();
-        qemu
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let log = std::fs::read_to_string(self.dir.0.join("qemu.log")).unwrap_or_default();
-                panic!(
-                    "QEMU for port {} exited ({status}) at startup:\n{log}",
-                    self.port
-                );
-            }
-            let booted = std::fs::read_to_string(self.dir.0.join("guest.log"))
-                .is_ok_and(|l| l.contains("console-echo guest ready"));
-            if booted && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "QEMU on port {} not ready after 20 s",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// TigerVNC Xvnc on 127.0.0.1:(5900 + display) offering X509Plain (PAM: user `proxy` with
-/// `password`), X509Vnc (`password`), X509None, TLSVnc and VncAuth; stopped on drop.
-pub struct Xvnc {
-    child: Child,
-    pub port: u16,
-    pam_service: String,
-    _dir: TempDir,
-}
-
-impl Xvnc {
-    pub fn start(display: u16, pki: &TestPki, password: &str) -> Self {
-        let dir = TempDir::new(&format!("xvnc-{display}"));
-        // PAM: a check script gets $PAM_USER and the NUL-terminated password on stdin.
-        let script = dir.0.join("check.sh");
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\npw=$(tr -d '\\000')\n[ \"$PAM_USER\" = proxy ] && [ \"$pw\" = '{password}' ]\n"
-            ),
-        )
-        .unwrap();
-        Command::new("chmod")
-            .arg("755")
-            .arg(&script)
-            .status()
-            .unwrap();
-        let pam_service = format!("consolegate-vencrypt-test-{display}");
-        std::fs::write(
-            Path::new("/etc/pam.d").join(&pam_service),
-            format!(
-                "auth required pam_exec.so expose_authtok quiet {}\naccount required pam_permit.so\n",
-                script.display()
-            ),
-        )
-        .unwrap_or_else(|e| panic!("cannot write /etc/pam.d/{pam_service} (run as root): {e}"));
-        let passwd = dir.0.join("passwd");
-        let out = Command::new("vncpasswd")
-            .arg("-f")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                c.stdin
-                    .take()
-                    .unwrap()
-                    .write_all(format!("{password}\n").as_bytes())?;
-                c.wait_with_output()
-            })
-            .unwrap_or_else(|e| {
-                panic!("cannot run vncpasswd ({e}): apt-get install tigervnc-tools")
-            });
-        std::fs::write(&passwd, out.stdout).unwrap();
-        let _ = std::fs::remove_file(format!("/tmp/.X{display}-lock"));
-        let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{display}"));
-        let log = std::fs::File::create(dir.0.join("xvnc.log")).unwrap();
-        let port = 5900 + display;
-        let child = Command::new("Xvnc")
-            .arg(format!(":{display}"))
-            .args([
-                "-rfbport",
-                &port.to_string(),
-                "-localhost",
-                "-nolisten",
-                "tcp",
-            ])
-            .args(["-desktop", "xvnc-peer"])
-            .args([
-                "-SecurityTypes",
-                "X509Plain,X509Vnc,X509None,TLSVnc,VncAuth",
-            ])
-            .arg("-X509Cert")
-            .arg(pki.path("server-cert.pem"))
-            .arg("-X509Key")
-            .arg(pki.path("server-key.pem"))
-            .arg("-PasswordFile")
-            .arg(&passwd)
-            .args(["-PlainUsers", "proxy", "-PAMService", &pam_service])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run Xvnc ({e}): apt-get install tigervnc-standalone-server")
-            });
-        let mut xvnc = Xvnc {
-            child,
-            port,
-            pam_service,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(status)) = xvnc.child.try_wait() {
-                let log = std::fs::read_to_string(xvnc._dir.0.join("xvnc.log")).unwrap_or_default();
-                panic!("Xvnc :{display} exited ({status}) at startup:\n{log}");
-            }
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-                let mut greeting = [0u8; 12];
-                if s.read_exact(&mut greeting).is_ok() && &greeting == b"RFB 003.008\n" {
-                    return xvnc;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Xvnc :{display} not ready after 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Xvnc {
-    fn drop(&mut self) {
-        // SIGTERM lets Xvnc remove its lock files.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(Path::new("/etc/pam.d").join(&self.pam_service));
-    }
-}
-
-/// `[console_proxy_tls]` options: the CA, the client identity (files relative to the PKI
-/// directory, `None` for none), and `vencrypt_subtypes` if given.
-pub fn options(
-    pki: &TestPki,
-    ca: &str,
-    identity: Option<(&str, &str)>,
-    subtypes: Option<&str>,
-) -> Options {
-    let mut entries = vec![("ca_certificate", pki.path(ca).display().to_string())];
+/// `[console_proxy_tls]` options: the CA, the client identity (files relative to the trusted
+/// PKI's directory, such as `rogue/client-cert.pem`; `None` for none), and `vencrypt_subtypes`
+/// if given.
+pub fn options(ca: &str, identity: Option<(&str, &str)>, subtypes: Option<&str>) -> Options {
+    let path = |file: &str| pki().trusted.dir().join(file).display().to_string();
+    let mut entries = vec![("ca_certificate", path(ca))];
     if let Some((cert, key)) = identity {
-        entries.push(("client_certificate", pki.path(cert).display().to_string()));
-        entries.push(("client_key", pki.path(key).display().to_string()));
+        entries.push(("client_certificate", path(cert)));
+        entries.push(("client_key", path(key)));
     }
     if let Some(s) = subtypes {
         entries.push(("vencrypt_subtypes", s.to_owned()));
@@ -321,9 +40,8 @@ pub fn options(
 }
 
 /// The driver with the good CA and client certificate.
-pub fn driver(pki: &TestPki) -> Vencrypt {
+pub fn driver() -> Vencrypt {
     Vencrypt::from_options(&options(
-        pki,
         "ca-cert.pem",
         Some(("client-cert.pem", "client-key.pem")),
         None,
@@ -418,6 +136,47 @@ pub fn session(
     let result = driver.handshake(&session, &mut front, back);
     drop(front);
     (result, browser_thread.join().unwrap())
+}
+
+/// A session with an RFB 3.8 browser that must succeed: the browser is accepted, and ServerInit
+/// arrives through the channel.
+pub fn reaches_server_init(
+    driver: &Vencrypt,
+    port: u16,
+    username: Option<&str>,
+    password: &str,
+) -> ServerInit {
+    let (result, saw) = session(driver, port, username, Some(password), "003.008", HANDSHAKE);
+    let mut channel = result.unwrap();
+    assert_eq!(saw, BrowserSaw::Accepted);
+    Rfb(&mut channel).init()
+}
+
+/// A session with an RFB 3.8 browser whose credentials the server refuses: the error never
+/// shows the password and has status AUTH, and the browser gets only the generic reason.
+/// Returns the error (the server's own reason is in it, for the log).
+pub fn refused_credentials(
+    driver: &Vencrypt,
+    port: u16,
+    username: Option<&str>,
+    password: &str,
+) -> VencryptError {
+    let (result, saw) = session(driver, port, username, Some(password), "003.008", HANDSHAKE);
+    let e = result.unwrap_err();
+    let message = e.to_string();
+    assert!(
+        !message.contains(password),
+        "the password leaked: {message}"
+    );
+    assert_eq!(e.status(), CgStatus::AUTH, "{e}");
+    let BrowserSaw::Refused(reason) = saw else {
+        panic!("browser saw {saw:?}")
+    };
+    assert!(
+        reason.starts_with("Console unavailable: the console refused the credentials (session "),
+        "{reason}"
+    );
+    e
 }
 
 /// Blocking RFB client steps through an established channel (its socket is still blocking).

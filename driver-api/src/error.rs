@@ -50,15 +50,36 @@ impl fmt::Display for DriverError {
 impl std::error::Error for DriverError {}
 
 impl From<io::Error> for DriverError {
-    /// Maps an I/O error: `WouldBlock` to `WOULD_BLOCK`, timeouts to `TIMEOUT`, malformed
-    /// data to `PROTOCOL`, anything else to `IO`.
+    /// Maps an I/O error: one that carries a `DriverError` (a driver's own failure passed
+    /// through an `io::Error` edge, such as a TLS failure in a channel's `read`) keeps its
+    /// status and message; otherwise `WouldBlock` is `WOULD_BLOCK`, timeouts `TIMEOUT`,
+    /// malformed data `PROTOCOL`, anything else `IO`.
     fn from(e: io::Error) -> Self {
-        let status = match e.kind() {
+        let kind = e.kind();
+        let e = match e.downcast::<DriverError>() {
+            Ok(inner) => return inner,
+            Err(e) => e,
+        };
+        let status = match kind {
             io::ErrorKind::WouldBlock => CgStatus::WOULD_BLOCK,
             io::ErrorKind::TimedOut => CgStatus::TIMEOUT,
             io::ErrorKind::InvalidData => CgStatus::PROTOCOL,
             _ => CgStatus::IO,
         };
         Self::new(status, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_driver_error_inside_an_io_error_keeps_its_status() {
+        let inner = DriverError::new(CgStatus::TLS, "the hypervisor's certificate has expired");
+        let io = io::Error::new(io::ErrorKind::InvalidData, inner.clone());
+        assert_eq!(DriverError::from(io), inner);
+        let plain = io::Error::new(io::ErrorKind::InvalidData, "garbage");
+        assert_eq!(DriverError::from(plain).status, CgStatus::PROTOCOL);
     }
 }

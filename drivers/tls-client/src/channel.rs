@@ -3,11 +3,12 @@
 
 use std::io::{self, Read, Write};
 
-use consolegate_driver_api::Channel;
+use consolegate_driver_api::{Channel, DriverError};
 use rustls::ClientConnection;
 
 use crate::error::TlsError;
-use crate::handshake::{classify, BackSocket};
+use crate::handshake::classify;
+use crate::socket::BackSocket;
 
 /// The most TLS output a channel holds before `write` says `WouldBlock` (back-pressure towards
 /// the browser while the hypervisor does not read).
@@ -19,7 +20,8 @@ pub const MAX_PENDING_TLS: usize = 64 * 1024;
 /// first, then reads the socket until it has some or the socket says `WouldBlock`; `write`
 /// encrypts into a buffer bounded by [`MAX_PENDING_TLS`] and says `WouldBlock` when it is
 /// full; `flush` writes the buffer out; `wants_write` says whether output is pending. A TLS
-/// failure comes out as an `InvalidData` error carrying a [`TlsError`]. Dropping the channel
+/// failure comes out as an `InvalidData` error carrying its [`DriverError`] (status `TLS`,
+/// which the host keeps). Dropping the channel
 /// sends close_notify, best effort.
 #[derive(Debug)]
 pub struct TlsChannel<S: BackSocket> {
@@ -49,7 +51,7 @@ impl<S: BackSocket> TlsChannel<S> {
 
     /// Buffered plaintext into `buf`: `Some(n)` with data, `Some(0)` at the end of the stream
     /// (close_notify, or TCP EOF without it), `None` when more must be read from the socket.
-    pub(crate) fn take_plaintext(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    pub(crate) fn take_plaintext(&mut self, buf: &mut [u8]) -> Result<Option<usize>, TlsError> {
         match self.conn.reader().read(buf) {
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
@@ -57,25 +59,22 @@ impl<S: BackSocket> TlsChannel<S> {
                 log::debug!("the hypervisor closed TCP without TLS close_notify");
                 Ok(Some(0))
             }
-            Err(e) => Err(e),
+            Err(e) => Err(TlsError::Io(e)),
         }
     }
 
     /// One socket read into rustls, then record processing. `Ok(0)` at TCP EOF.
-    pub(crate) fn pull(&mut self) -> io::Result<usize> {
+    pub(crate) fn pull(&mut self) -> Result<usize, TlsError> {
         let n = loop {
             match self.conn.read_tls(&mut self.socket) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other?,
+                other => break other.map_err(TlsError::Io)?,
             }
         };
         if let Err(e) = self.conn.process_new_packets() {
             // Best effort: tell the peer why (rustls queued an alert).
             let _ = self.conn.write_tls(&mut self.socket);
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                classify(e, None),
-            ));
+            return Err(classify(e, None));
         }
         Ok(n)
     }
@@ -91,12 +90,12 @@ impl<S: BackSocket> TlsChannel<S> {
     }
 
     /// One socket write of pending TLS output.
-    pub(crate) fn push(&mut self) -> io::Result<usize> {
+    pub(crate) fn push(&mut self) -> Result<usize, TlsError> {
         loop {
             match self.conn.write_tls(&mut self.socket) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(0) => return Err(TlsError::Io(io::ErrorKind::WriteZero.into())),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
+                other => return other.map_err(TlsError::Io),
             }
         }
     }
@@ -109,7 +108,7 @@ impl<S: BackSocket> Channel for TlsChannel<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut filled = 0;
         loop {
-            match self.take_plaintext(&mut buf[filled..])? {
+            match self.take_plaintext(&mut buf[filled..]).map_err(to_host)? {
                 // End of stream: report it once the data before it is delivered.
                 Some(0) => return Ok(filled),
                 Some(n) => {
@@ -126,7 +125,7 @@ impl<S: BackSocket> Channel for TlsChannel<S> {
                 // Deliver what arrived; the error (sticky in rustls, or the socket's) comes
                 // back on the next call.
                 Err(_) if filled > 0 => return Ok(filled),
-                Err(e) => return Err(e),
+                Err(e) => return Err(to_host(e)),
             }
         }
     }
@@ -150,7 +149,7 @@ impl<S: BackSocket> Channel for TlsChannel<S> {
 
     fn flush(&mut self) -> io::Result<()> {
         while self.wants_write_tls() {
-            self.push()?;
+            self.push().map_err(to_host)?;
         }
         Ok(())
     }
@@ -160,32 +159,21 @@ impl<S: BackSocket> Channel for TlsChannel<S> {
     }
 }
 
+/// A channel failure as the relay's `io::Error`: socket errors as they are (`WouldBlock`
+/// included), a TLS failure carrying its [`DriverError`] so that the host sees status `TLS`
+/// with the precise message, not a generic `PROTOCOL`.
+fn to_host(e: TlsError) -> io::Error {
+    match e {
+        TlsError::Io(e) => e,
+        tls => io::Error::new(io::ErrorKind::InvalidData, DriverError::from(tls)),
+    }
+}
+
 impl<S: BackSocket> Drop for TlsChannel<S> {
     fn drop(&mut self) {
         self.conn.send_close_notify();
         // Best effort, one write: the socket may be non-blocking or already closed.
         let _ = self.conn.write_tls(&mut self.socket);
-    }
-}
-
-impl TlsError {
-    /// The TLS error inside an I/O error from [`TlsChannel`] or
-    /// [`BlockingTls`](crate::BlockingTls); a timeout becomes [`TlsError::Timeout`], anything
-    /// else [`TlsError::Io`].
-    pub fn from_io(e: io::Error) -> TlsError {
-        if crate::handshake::is_timeout(&e) {
-            return TlsError::Timeout;
-        }
-        if e.get_ref().is_some_and(|inner| inner.is::<TlsError>()) {
-            if let Some(inner) = e.into_inner() {
-                if let Ok(tls) = inner.downcast::<TlsError>() {
-                    return *tls;
-                }
-            }
-            // Unreachable: the check above saw a TlsError inside.
-            return TlsError::Io(io::Error::other("TLS error lost"));
-        }
-        TlsError::Io(e)
     }
 }
 
@@ -236,6 +224,19 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         got
+    }
+
+    #[test]
+    fn a_tls_failure_in_the_relay_reaches_the_host_as_tls() {
+        let e = to_host(TlsError::Protocol(rustls::Error::DecryptError));
+        let host = DriverError::from(e);
+        assert_eq!(
+            host.status,
+            consolegate_driver_api::abi::CgStatus::TLS,
+            "{host}"
+        );
+        let e = to_host(TlsError::Io(io::ErrorKind::WouldBlock.into()));
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
     }
 
     #[test]

@@ -9,8 +9,14 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 
+use rustls::ClientConnection;
+
+use crate::channel::TlsChannel;
+use crate::deadline::Deadline;
 use crate::error::{TlsConfigError, TlsError};
+use crate::handshake;
 use crate::options::{TlsOptions, KEY_CA_CERTIFICATE, KEY_CLIENT_CERTIFICATE, KEY_CLIENT_KEY};
+use crate::socket::BackSocket;
 
 /// A TLS client towards hypervisors: TLS 1.2 and 1.3 only, the ring provider, the configured
 /// CA bundle as the only trust anchors, and the client certificate if configured. Cheap to
@@ -136,6 +142,31 @@ fn load_private_key(
         }
         e => bad_pem(key, path, format!("not a valid PEM private key: {e}")),
     })
+}
+
+impl TlsClient {
+    /// Runs the TLS handshake with the hypervisor on `socket` (blocking, until `deadline`) and
+    /// returns the channel. The hypervisor's certificate is checked against the configured CA
+    /// and against `server_name`, else `host`.
+    pub fn connect<S: BackSocket>(
+        &self,
+        host: &str,
+        socket: S,
+        deadline: Deadline,
+    ) -> Result<TlsChannel<S>, TlsError> {
+        let name = self.server_name(host)?;
+        let conn = ClientConnection::new(self.config().clone(), name.clone())
+            .map_err(TlsError::Protocol)?;
+        let mut channel = TlsChannel::new(conn, socket);
+        let (conn, socket) = channel.parts();
+        handshake::run(conn, socket, deadline, &name)?;
+        log::debug!(
+            "TLS with {host} up: {:?}, {:?}",
+            conn.protocol_version(),
+            conn.negotiated_cipher_suite().map(|s| s.suite())
+        );
+        Ok(channel)
+    }
 }
 
 #[cfg(test)]

@@ -235,6 +235,34 @@ impl TlsError {
     }
 }
 
+impl TlsError {
+    /// The TLS error inside an I/O error from [`BlockingTls`](crate::BlockingTls) (see
+    /// [`TlsError::into_io`]); a timeout becomes [`TlsError::Timeout`], anything else
+    /// [`TlsError::Io`].
+    pub fn from_io(e: io::Error) -> TlsError {
+        if crate::deadline::is_timeout(&e) {
+            return TlsError::Timeout;
+        }
+        match e.downcast::<TlsError>() {
+            Ok(tls) => tls,
+            Err(e) => TlsError::Io(e),
+        }
+    }
+
+    /// This error as the `io::Error` of a `Read`/`Write` edge: socket errors as they are (a
+    /// socket timeout as `TimedOut`), a timeout as `TimedOut`, a TLS failure as `InvalidData`
+    /// carrying it (taken back out by [`TlsError::from_io`]).
+    pub fn into_io(self) -> io::Error {
+        match self {
+            TlsError::Io(e) => crate::deadline::timeout_kind(e),
+            TlsError::Timeout => {
+                io::Error::new(io::ErrorKind::TimedOut, "the handshake deadline has passed")
+            }
+            tls => io::Error::new(io::ErrorKind::InvalidData, tls),
+        }
+    }
+}
+
 impl From<TlsConfigError> for DriverError {
     fn from(e: TlsConfigError) -> Self {
         DriverError::config(e.to_string())

@@ -1,182 +1,15 @@
 //! The blocking TLS handshake on the borrowed hypervisor socket, bounded by the session's
-//! deadline, with errors that name the reason: [`TlsClient::connect`]. Also the
-//! [`Deadline`] and the deadline-bounded blocking I/O a driver uses before and after TLS
-//! during its handshake ([`DeadlineIo`], [`BlockingTls`]).
+//! deadline, with errors that name the reason (run by [`TlsClient::connect`](crate::TlsClient::connect)),
+//! and the classification of rustls's failures into [`TlsError`]s.
 
-use std::io::{self, Read, Write};
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::io::{self, Read};
 
-use consolegate_driver_api::ServerSocket;
 use rustls::pki_types::{ServerName, UnixTime};
 use rustls::{AlertDescription, CertificateError, ClientConnection};
 
-use crate::channel::TlsChannel;
-use crate::config::TlsClient;
+use crate::deadline::{is_timeout, Deadline};
 use crate::error::TlsError;
-
-/// The hypervisor socket a TLS channel runs over: the host's borrowed [`ServerSocket`] in a
-/// driver, a plain [`TcpStream`] in tests.
-pub trait BackSocket: Read + Write + Send + 'static {
-    /// The TCP socket, to set timeouts on.
-    fn tcp(&self) -> &TcpStream;
-}
-
-impl BackSocket for ServerSocket {
-    fn tcp(&self) -> &TcpStream {
-        self
-    }
-}
-
-impl BackSocket for TcpStream {
-    fn tcp(&self) -> &TcpStream {
-        self
-    }
-}
-
-/// The instant by which a session's whole handshake must be done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadline(Instant);
-
-impl Deadline {
-    /// The deadline `timeout` from now.
-    pub fn after(timeout: Duration) -> Self {
-        Self(Instant::now() + timeout)
-    }
-
-    /// The time left, or `None` once it has passed.
-    pub fn remaining(&self) -> Option<Duration> {
-        consolegate_driver_api::deadline::remaining(self.0)
-    }
-
-    /// Sets the socket's read and write timeouts to the time left; `Err(TimedOut)` once the
-    /// deadline has passed. Call before every blocking socket operation.
-    pub fn arm(&self, socket: &TcpStream) -> io::Result<()> {
-        let left = self.remaining().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::TimedOut, "the handshake deadline has passed")
-        })?;
-        socket.set_read_timeout(Some(left))?;
-        socket.set_write_timeout(Some(left))
-    }
-}
-
-pub use consolegate_driver_api::deadline::is_timeout;
-
-/// Blocking, deadline-bounded plain I/O on the hypervisor socket (for a protocol's cleartext
-/// steps before TLS). Timeouts come out as `ErrorKind::TimedOut`.
-#[derive(Debug)]
-pub struct DeadlineIo<'a, S> {
-    socket: &'a mut S,
-    deadline: Deadline,
-}
-
-impl<'a, S: BackSocket> DeadlineIo<'a, S> {
-    /// Wraps `socket` until `deadline`.
-    pub fn new(socket: &'a mut S, deadline: Deadline) -> Self {
-        Self { socket, deadline }
-    }
-}
-
-impl<S: BackSocket> Read for DeadlineIo<'_, S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.deadline.arm(self.socket.tcp())?;
-        self.socket.read(buf).map_err(timeout_kind)
-    }
-}
-
-impl<S: BackSocket> Write for DeadlineIo<'_, S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.deadline.arm(self.socket.tcp())?;
-        self.socket.write(buf).map_err(timeout_kind)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.socket.flush()
-    }
-}
-
-/// Blocking, deadline-bounded plaintext I/O through an established [`TlsChannel`], for a
-/// protocol's steps inside TLS that still belong to the handshake (for example VNC
-/// authentication). `read` returns `Ok(0)` when the hypervisor closed the connection, with or
-/// without close_notify. TLS failures come out as `InvalidData` errors carrying a
-/// [`TlsError`] (see [`TlsError::from_io`]); timeouts as `TimedOut`.
-#[derive(Debug)]
-pub struct BlockingTls<'a, S: BackSocket> {
-    channel: &'a mut TlsChannel<S>,
-    deadline: Deadline,
-}
-
-impl<'a, S: BackSocket> BlockingTls<'a, S> {
-    /// Wraps `channel` until `deadline`. Its socket must still be in blocking mode.
-    pub fn new(channel: &'a mut TlsChannel<S>, deadline: Deadline) -> Self {
-        Self { channel, deadline }
-    }
-}
-
-impl<S: BackSocket> Read for BlockingTls<'_, S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if let Some(n) = self.channel.take_plaintext(buf)? {
-                return Ok(n);
-            }
-            self.flush()?;
-            self.deadline.arm(self.channel.socket().tcp())?;
-            self.channel.pull().map_err(timeout_kind)?;
-        }
-    }
-}
-
-impl<S: BackSocket> Write for BlockingTls<'_, S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        loop {
-            match self.channel.accept_plaintext(buf)? {
-                0 if !buf.is_empty() => self.flush()?,
-                n => return Ok(n),
-            }
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        while self.channel.wants_write_tls() {
-            self.deadline.arm(self.channel.socket().tcp())?;
-            self.channel.push().map_err(timeout_kind)?;
-        }
-        Ok(())
-    }
-}
-
-fn timeout_kind(e: io::Error) -> io::Error {
-    if is_timeout(&e) {
-        io::Error::new(io::ErrorKind::TimedOut, "the handshake deadline has passed")
-    } else {
-        e
-    }
-}
-
-impl TlsClient {
-    /// Runs the TLS handshake with the hypervisor on `socket` (blocking, until `deadline`) and
-    /// returns the channel. The hypervisor's certificate is checked against the configured CA
-    /// and against `server_name`, else `host`.
-    pub fn connect<S: BackSocket>(
-        &self,
-        host: &str,
-        socket: S,
-        deadline: Deadline,
-    ) -> Result<TlsChannel<S>, TlsError> {
-        let name = self.server_name(host)?;
-        let conn = ClientConnection::new(self.config().clone(), name.clone())
-            .map_err(TlsError::Protocol)?;
-        let mut channel = TlsChannel::new(conn, socket);
-        let (conn, socket) = channel.parts();
-        handshake(conn, socket, deadline, &name)?;
-        log::debug!(
-            "TLS with {host} up: {:?}, {:?}",
-            conn.protocol_version(),
-            conn.negotiated_cipher_suite().map(|s| s.suite())
-        );
-        Ok(channel)
-    }
-}
+use crate::socket::BackSocket;
 
 /// How many of the peer's first bytes are kept to tell "not TLS" apart.
 const FIRST_BYTES: usize = 16;
@@ -211,7 +44,7 @@ impl<S: Read> Read for Recording<'_, S> {
     }
 }
 
-fn handshake<S: BackSocket>(
+pub(crate) fn run<S: BackSocket>(
     conn: &mut ClientConnection,
     socket: &mut S,
     deadline: Deadline,
@@ -355,6 +188,9 @@ mod tests {
     use super::*;
     use crate::test_pki::Validity;
     use crate::test_server::{client, Peer, TestServer};
+    use crate::{BlockingTls, TlsClient};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
 
     #[test]
     fn utc_dates() {

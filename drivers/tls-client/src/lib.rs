@@ -27,21 +27,26 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod blocking;
 mod channel;
 mod config;
+mod deadline;
 mod error;
 mod handshake;
 mod options;
+mod socket;
 #[cfg(test)]
 mod test_pki;
 #[cfg(test)]
 mod test_server;
 
+pub use blocking::BlockingTls;
 pub use channel::{TlsChannel, MAX_PENDING_TLS};
 pub use config::TlsClient;
+pub use deadline::{is_timeout, Deadline};
 pub use error::{TlsConfigError, TlsError};
-pub use handshake::{is_timeout, BackSocket, BlockingTls, Deadline, DeadlineIo};
 pub use options::{
     ClientIdentity, TlsOptions, KEY_CA_CERTIFICATE, KEY_CLIENT_CERTIFICATE, KEY_CLIENT_KEY,
     KEY_SERVER_NAME,
 };
+pub use socket::{BackSocket, DeadlineIo};

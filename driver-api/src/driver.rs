@@ -1,6 +1,6 @@
 //! The safe Rust side of the ABI: the [`Driver`] and [`Channel`] traits a Rust driver
-//! implements, and the views of host data it receives ([`Options`], [`Session`],
-//! [`ClientStream`], [`ServerSocket`]).
+//! implements, and the views of host data it receives ([`Options`], [`ConsoleRequest`],
+//! [`Browser`], [`ConsoleSocket`]).
 
 use std::io::{self, Read, Write};
 use std::mem::ManuallyDrop;
@@ -26,9 +26,9 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// handshake deadline, until this returns.
     fn connect(
         &self,
-        session: &Session<'_>,
-        client: &mut ClientStream<'_>,
-        server: ServerSocket,
+        session: &ConsoleRequest<'_>,
+        client: &mut Browser<'_>,
+        server: ConsoleSocket,
     ) -> Result<Box<dyn Channel>, DriverError>;
 }
 
@@ -120,13 +120,14 @@ impl Options {
     }
 }
 
-/// What the driver knows about one session.
+/// A request to open a console: what the driver knows about one session (C:
+/// `cg_session_info`).
 #[derive(Debug, Clone)]
-pub struct Session<'a> {
+pub struct ConsoleRequest<'a> {
     /// The console kind.
     pub kind: Kind,
-    /// The hypervisor host (name or IP literal, no brackets).
-    pub host: &'a str,
+    /// The hypervisor's name or IP literal (no brackets); C: `host`.
+    pub hypervisor: &'a str,
     /// The hypervisor port.
     pub port: u16,
     /// Username from the token source.
@@ -139,15 +140,16 @@ pub struct Session<'a> {
     pub handshake_timeout: Duration,
 }
 
-/// The browser side during `connect`: blocking reads and writes through the host, which frames
-/// them as websocket messages. Reads return whatever the client sent, at most `buf.len()`;
+/// The browser, as a driver sees it during `connect` (C: `cg_client_io`): blocking reads and
+/// writes through the host, which frames them as websocket messages. Reads return whatever the
+/// browser sent, at most `buf.len()`;
 /// `read_exact` takes exactly what a handshake step needs and leaves the rest to the relay.
 #[derive(Debug)]
-pub struct ClientStream<'a> {
+pub struct Browser<'a> {
     io: &'a CgClientIo,
 }
 
-impl<'a> ClientStream<'a> {
+impl<'a> Browser<'a> {
     /// Wraps the host's callbacks.
     pub fn new(io: &'a CgClientIo) -> Self {
         Self { io }
@@ -171,7 +173,7 @@ fn no_callback(what: &str) -> io::Error {
     )
 }
 
-impl Read for ClientStream<'_> {
+impl Read for Browser<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let read = self.io.read.ok_or_else(|| no_callback("read"))?;
         let mut n = 0usize;
@@ -185,7 +187,7 @@ impl Read for ClientStream<'_> {
     }
 }
 
-impl Write for ClientStream<'_> {
+impl Write for Browser<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let write = self.io.write.ok_or_else(|| no_callback("write"))?;
         // SAFETY: as in read; buf is a valid readable slice of buf.len() bytes.
@@ -205,11 +207,11 @@ impl Write for ClientStream<'_> {
 /// the descriptor. Keep it in the channel; the host keeps the descriptor open until the
 /// channel is destroyed.
 #[derive(Debug)]
-pub struct ServerSocket {
+pub struct ConsoleSocket {
     stream: ManuallyDrop<TcpStream>,
 }
 
-impl ServerSocket {
+impl ConsoleSocket {
     /// Borrows `fd`.
     ///
     /// # Safety
@@ -224,20 +226,20 @@ impl ServerSocket {
     }
 }
 
-impl Deref for ServerSocket {
+impl Deref for ConsoleSocket {
     type Target = TcpStream;
     fn deref(&self) -> &TcpStream {
         &self.stream
     }
 }
 
-impl Read for ServerSocket {
+impl Read for ConsoleSocket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self.stream).read(buf)
     }
 }
 
-impl Write for ServerSocket {
+impl Write for ConsoleSocket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self.stream).write(buf)
     }
@@ -246,13 +248,13 @@ impl Write for ServerSocket {
     }
 }
 
-impl Read for &ServerSocket {
+impl Read for &ConsoleSocket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self.stream).read(buf)
     }
 }
 
-impl Write for &ServerSocket {
+impl Write for &ConsoleSocket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self.stream).write(buf)
     }
@@ -265,12 +267,12 @@ impl Write for &ServerSocket {
 /// straight to the socket (`noop`, and drivers whose protection ends with the handshake).
 #[derive(Debug)]
 pub struct PlainChannel {
-    socket: ServerSocket,
+    socket: ConsoleSocket,
 }
 
 impl PlainChannel {
     /// Relays over `socket` unchanged.
-    pub fn new(socket: ServerSocket) -> Self {
+    pub fn new(socket: ConsoleSocket) -> Self {
         Self { socket }
     }
 }

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::abi::*;
-use crate::driver::{Channel, ClientStream, Driver, Kind, Options, ServerSocket, Session};
+use crate::driver::{Browser, Channel, ConsoleRequest, ConsoleSocket, Driver, Kind, Options};
 use crate::error::DriverError;
 use crate::host_log;
 use crate::versioned::{read_versioned, StructTooSmall};
@@ -129,7 +129,7 @@ pub unsafe extern "C" fn connect_shim<D: Driver>(
     handle: *mut c_void,
     session: *const CgSessionInfo,
     client: *const CgClientIo,
-    server_fd: c_int,
+    console_fd: c_int,
     out_channel: *mut CgChannel,
     err: *mut CgError,
 ) -> CgStatus {
@@ -143,14 +143,14 @@ pub unsafe extern "C" fn connect_shim<D: Driver>(
             return Err(null_arg("client"));
         }
         // SAFETY: both are non-NULL and valid for the call (ABI).
-        let (info, client_io) = unsafe { (read_versioned(session)?, read_versioned(client)?) };
+        let (info, browser_io) = unsafe { (read_versioned(session)?, read_versioned(client)?) };
         if out_channel.is_null() {
             return Err(null_arg("out_channel"));
         }
-        if server_fd < 0 {
+        if console_fd < 0 {
             return Err(DriverError::new(
                 CgStatus::INVALID_ARGUMENT,
-                "server_fd is negative",
+                "console_fd is negative",
             ));
         }
         let kind = Kind::from_bit(info.kind).ok_or_else(|| {
@@ -167,18 +167,18 @@ pub unsafe extern "C" fn connect_shim<D: Driver>(
                 cg_str(info.password)?,
             )
         };
-        let session = Session {
+        let session = ConsoleRequest {
             kind,
-            host: host.ok_or_else(|| null_arg("session host"))?,
+            hypervisor: host.ok_or_else(|| null_arg("session host"))?,
             port: info.port,
             username,
             password,
             session_id: info.session_id,
             handshake_timeout: Duration::from_millis(u64::from(info.handshake_timeout_ms)),
         };
-        let mut client = ClientStream::new(&client_io);
-        // SAFETY: the host keeps server_fd open until the channel is destroyed (ABI).
-        let server = unsafe { ServerSocket::borrow_raw(server_fd) };
+        let mut client = Browser::new(&browser_io);
+        // SAFETY: the host keeps console_fd open until the channel is destroyed (ABI).
+        let server = unsafe { ConsoleSocket::borrow_raw(console_fd) };
         let channel = driver.connect(&session, &mut client, server)?;
         let state: Box<Box<dyn Channel>> = Box::new(channel);
         // SAFETY: out_channel checked non-null; written only on success.

@@ -28,6 +28,6 @@ pub mod text;
 pub mod versioned;
 
 pub use driver::{
-    Channel, ClientStream, Driver, Kind, Options, PlainChannel, ServerSocket, Session,
+    Browser, Channel, ConsoleRequest, ConsoleSocket, Driver, Kind, Options, PlainChannel,
 };
 pub use error::{browser_reason, DriverError};

@@ -9,7 +9,7 @@ use std::ptr;
 use consolegate_driver_api::abi::*;
 use consolegate_driver_api::export::{connect_shim, init_shim, write_error};
 use consolegate_driver_api::{
-    Channel, ClientStream, Driver, DriverError, Options, ServerSocket, Session,
+    Browser, Channel, ConsoleRequest, ConsoleSocket, Driver, DriverError, Options,
 };
 
 struct Touchy;
@@ -25,9 +25,9 @@ impl Driver for Touchy {
 
     fn connect(
         &self,
-        _: &Session<'_>,
-        _: &mut ClientStream<'_>,
-        _: ServerSocket,
+        _: &ConsoleRequest<'_>,
+        _: &mut Browser<'_>,
+        _: ConsoleSocket,
     ) -> Result<Box<dyn Channel>, DriverError> {
         panic!("boom in connect")
     }

@@ -55,7 +55,7 @@ pub enum SessionError {
     TargetNotAllowed(#[from] crate::allowed_targets::TargetRefused),
     /// The hypervisor refused or reset the TCP connection, or its name did not resolve.
     #[error("console {address} unreachable: {source}")]
-    BackendUnreachable {
+    ConsoleUnreachable {
         /// `host:port`, or the host name that did not resolve.
         address: String,
         /// What the connect or the name lookup said.
@@ -63,7 +63,7 @@ pub enum SessionError {
     },
     /// The hypervisor did not accept the TCP connection within `connect_timeout`.
     #[error("console did not answer within connect_timeout")]
-    BackendTimeout,
+    ConsoleTimeout,
     /// A connection limit refused the connection at accept.
     #[error("refused at accept: {0}")]
     Limit(#[from] Refusal),
@@ -128,10 +128,10 @@ impl SessionError {
                 },
             ),
             SessionError::TargetNotAllowed(_) => (StatusCode::FORBIDDEN, "console not allowed"),
-            SessionError::BackendUnreachable { .. } => {
+            SessionError::ConsoleUnreachable { .. } => {
                 (StatusCode::BAD_GATEWAY, "console unreachable")
             }
-            SessionError::BackendTimeout => (
+            SessionError::ConsoleTimeout => (
                 StatusCode::GATEWAY_TIMEOUT,
                 "console did not answer in time",
             ),

@@ -6,7 +6,7 @@
 //! `consolegate-driver-api`), and relays bytes. See `docs/ARCHITECTURE.md` for the flow.
 //!
 //! Module map, in the order a connection meets them:
-//! [`daemon`] accepts → [`session`] runs one connection: [`front_stream`] (TLS),
+//! [`daemon`] accepts → [`session`] runs one connection: [`browser_stream`] (TLS),
 //! [`http_upgrade`] (request, Origin, token), [`token`] (lookup), [`driver`] (handshake),
 //! [`websocket`], [`relay`] → [`audit`]. [`config`], [`listener`], [`sessions`],
 //! [`static_files`], [`deadline`] and [`error`] serve them.
@@ -15,12 +15,12 @@
 
 pub mod allowed_targets;
 pub mod audit;
+pub mod browser_stream;
 pub mod config;
 pub mod daemon;
 pub mod deadline;
 pub mod driver;
 pub mod error;
-pub mod front_stream;
 pub mod http_upgrade;
 pub mod listener;
 pub mod relay;

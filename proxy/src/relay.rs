@@ -12,12 +12,12 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use tungstenite::{Bytes, Message};
 
-use crate::driver::BackendChannel;
+use crate::driver::DriverChannel;
 use crate::sessions::Sessions;
-use crate::websocket::{would_block, FrontSocket};
+use crate::websocket::{would_block, BrowserSocket};
 
-const FRONT: Token = Token(0);
-const BACK: Token = Token(1);
+const BROWSER: Token = Token(0);
+const CONSOLE: Token = Token(1);
 
 /// Bytes read from the console per websocket message.
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -80,34 +80,34 @@ struct Readiness {
 /// Relays until one side ends. Both sockets must be non-blocking. `first_up` holds browser
 /// bytes received during the handshake that the driver did not consume.
 pub fn run(
-    ws: &mut FrontSocket,
-    back: &mut BackendChannel,
-    back_socket: &TcpStream,
+    ws: &mut BrowserSocket,
+    channel: &mut DriverChannel,
+    console_socket: &TcpStream,
     first_up: Vec<u8>,
     idle_timeout: Option<Duration>,
     sessions: &Sessions,
 ) -> io::Result<RelayOutcome> {
     let mut poll = Poll::new()?;
-    let front_fd = ws.get_ref().socket().as_raw_fd();
-    let back_fd = back_socket.as_raw_fd();
+    let browser_fd = ws.get_ref().socket().as_raw_fd();
+    let console_fd = console_socket.as_raw_fd();
     let both = Interest::READABLE | Interest::WRITABLE;
     poll.registry()
-        .register(&mut SourceFd(&front_fd), FRONT, both)?;
+        .register(&mut SourceFd(&browser_fd), BROWSER, both)?;
     poll.registry()
-        .register(&mut SourceFd(&back_fd), BACK, both)?;
+        .register(&mut SourceFd(&console_fd), CONSOLE, both)?;
     let mut events = Events::with_capacity(4);
 
     let mut relay = Relay {
-        front: Readiness {
+        browser: Readiness {
             readable: true,
             writable: true,
         },
-        back: Readiness {
+        console: Readiness {
             readable: true,
             writable: true,
         },
         up: (!first_up.is_empty()).then(|| (Bytes::from(first_up), 0)),
-        front_pending: false,
+        browser_pending: false,
         buf: Vec::new(),
         up_bytes: 0,
         down_bytes: 0,
@@ -119,7 +119,7 @@ pub fn run(
         if sessions.closing() {
             return Ok(relay.outcome(RelayEnd::Shutdown));
         }
-        match relay.step(ws, back) {
+        match relay.step(ws, channel) {
             Step::Moved => last_activity = Instant::now(),
             Step::Idle => {}
             Step::End(end) => {
@@ -149,10 +149,10 @@ pub fn run(
             return Err(e);
         }
         for event in events.iter() {
-            let side = if event.token() == FRONT {
-                &mut relay.front
+            let side = if event.token() == BROWSER {
+                &mut relay.browser
             } else {
-                &mut relay.back
+                &mut relay.console
             };
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 side.readable = true;
@@ -171,12 +171,12 @@ enum Step {
 }
 
 struct Relay {
-    front: Readiness,
-    back: Readiness,
+    browser: Readiness,
+    console: Readiness,
     /// A browser message not yet fully taken by the channel, and how much of it was taken.
     up: Option<(Bytes, usize)>,
     /// The websocket holds output not yet written to the socket.
-    front_pending: bool,
+    browser_pending: bool,
     /// Read buffer for the console side, allocated on first use.
     buf: Vec<u8>,
     up_bytes: u64,
@@ -193,13 +193,13 @@ impl Relay {
     }
 
     /// Moves bytes until nothing can move without waiting.
-    fn step(&mut self, ws: &mut FrontSocket, back: &mut BackendChannel) -> Step {
+    fn step(&mut self, ws: &mut BrowserSocket, channel: &mut DriverChannel) -> Step {
         let mut moved = false;
         loop {
             let mut progress = false;
 
             // Browser -> relay: only when the previous message is fully handed on.
-            if self.up.is_none() && self.front.readable {
+            if self.up.is_none() && self.browser.readable {
                 match ws.read() {
                     Ok(Message::Binary(data)) => {
                         self.up = (!data.is_empty()).then_some((data, 0));
@@ -216,10 +216,10 @@ impl Relay {
                     }
                     Ok(_) => {
                         // Ping or Pong: a queued Pong goes out with the next flush.
-                        self.front_pending = true;
+                        self.browser_pending = true;
                         progress = true;
                     }
-                    Err(e) if would_block(&e) => self.front.readable = false,
+                    Err(e) if would_block(&e) => self.browser.readable = false,
                     Err(
                         tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed,
                     ) => return Step::End(RelayEnd::ClientClosed),
@@ -238,8 +238,8 @@ impl Relay {
 
             // Relay -> console.
             if let Some((data, offset)) = &mut self.up {
-                if self.back.writable {
-                    match back.write(&data[*offset..]) {
+                if self.console.writable {
+                    match channel.write(&data[*offset..]) {
                         Ok(0) => {
                             return Step::End(RelayEnd::ConsoleError(
                                 "console took no bytes".into(),
@@ -254,51 +254,55 @@ impl Relay {
                             progress = true;
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            self.back.writable = false
+                            self.console.writable = false
                         }
                         Err(e) => return Step::End(RelayEnd::ConsoleError(e.to_string())),
                     }
                 }
             }
-            if self.back.writable && back.wants_write() {
-                match back.flush() {
+            if self.console.writable && channel.wants_write() {
+                match channel.flush() {
                     Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.back.writable = false,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.console.writable = false
+                    }
                     Err(e) => return Step::End(RelayEnd::ConsoleError(e.to_string())),
                 }
             }
 
             // Console -> browser: only when the browser took the previous message.
-            if !self.front_pending && self.back.readable {
+            if !self.browser_pending && self.console.readable {
                 if self.buf.is_empty() {
                     self.buf = vec![0u8; READ_CHUNK];
                 }
-                match back.read(&mut self.buf) {
+                match channel.read(&mut self.buf) {
                     Ok(0) => return Step::End(RelayEnd::ConsoleClosed),
                     Ok(n) => {
                         self.down_bytes += n as u64;
                         let message = Message::Binary(Bytes::copy_from_slice(&self.buf[..n]));
                         match ws.write(message) {
                             Ok(()) => {}
-                            Err(e) if would_block(&e) => self.front.writable = false,
+                            Err(e) if would_block(&e) => self.browser.writable = false,
                             Err(e) => return Step::End(RelayEnd::ClientError(e.to_string())),
                         }
-                        self.front_pending = true;
+                        self.browser_pending = true;
                         progress = true;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.back.readable = false,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.console.readable = false
+                    }
                     Err(e) => return Step::End(RelayEnd::ConsoleError(e.to_string())),
                 }
             }
 
             // Relay -> browser.
-            if (self.front_pending || ws.get_ref().wants_write()) && self.front.writable {
+            if (self.browser_pending || ws.get_ref().wants_write()) && self.browser.writable {
                 match ws.flush() {
                     Ok(()) => {
-                        self.front_pending = false;
+                        self.browser_pending = false;
                         progress = true;
                     }
-                    Err(e) if would_block(&e) => self.front.writable = false,
+                    Err(e) if would_block(&e) => self.browser.writable = false,
                     Err(
                         tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed,
                     ) => return Step::End(RelayEnd::ClientClosed),

@@ -17,15 +17,15 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use consolegate_driver_api::Session;
+use consolegate_driver_api::ConsoleRequest;
 
 use crate::allowed_targets::AllowedTargets;
 use crate::audit::AuditRecord;
+use crate::browser_stream::BrowserStream;
 use crate::config::Config;
 use crate::deadline::{is_timeout, remaining, set_socket_deadline};
-use crate::driver::{BackendChannel, DriverRegistry};
+use crate::driver::{DriverChannel, DriverRegistry};
 use crate::error::{self, SessionError};
-use crate::front_stream::FrontStream;
 use crate::http_upgrade::{self, RequestError};
 use crate::listener::TlsIdentity;
 use crate::relay;
@@ -34,7 +34,7 @@ use crate::static_files;
 use crate::token::{token_hash, TokenError, TokenSource};
 use crate::unix;
 use crate::watchdog;
-use crate::websocket::{self, FrontSocket, HandshakeSide};
+use crate::websocket::{self, BrowserHandshake, BrowserSocket};
 
 /// How long a Close frame or refusal may take to send.
 const GOODBYE_WAIT: Duration = Duration::from_secs(1);
@@ -69,10 +69,10 @@ pub fn run(shared: &Shared, stream: TcpStream, client: SocketAddr, registration:
 
 /// A session after its handshakes: what the relay needs.
 struct Established {
-    ws: FrontSocket,
-    /// Declared before `back`: dropped first, while its socket is still open.
-    channel: BackendChannel,
-    back: TcpStream,
+    ws: BrowserSocket,
+    /// Declared before `console_tcp`: dropped first, while its socket is still open.
+    channel: DriverChannel,
+    console_tcp: TcpStream,
     first_up: Vec<u8>,
 }
 
@@ -93,7 +93,7 @@ fn serve(
     let Established {
         mut ws,
         mut channel,
-        back,
+        console_tcp,
         first_up,
     } = *match open(shared, stream, audit, registration)? {
         Opened::Relay(established) => established,
@@ -103,19 +103,19 @@ fn serve(
         shared,
         &mut ws,
         &mut channel,
-        &back,
+        &console_tcp,
         first_up,
         audit,
         registration,
     );
-    // The channel goes before `back` closes: the driver may still send a TLS close_notify.
+    // The channel goes before `console_tcp` closes: the driver may still send a TLS close_notify.
     drop(channel);
-    drop(back);
+    drop(console_tcp);
     result
 }
 
 /// Phases 1 to 3. Kept out of line: its deep, large frames lie below the relay's stack pointer
-/// once it returns, so [`unix::release_unused_stack`] can hand them back for the session's life.
+/// once it returns, so [`unix::release_unused_stack`] can hand them console_tcp for the session's life.
 #[inline(never)]
 fn open(
     shared: &Shared,
@@ -134,21 +134,21 @@ fn open(
         .map_err(SessionError::Client)?;
 
     // 1. TLS and the request head.
-    let mut front = match &shared.tls {
-        Some(tls) => FrontStream::accept_tls(stream, tls.current(), deadline)
+    let mut browser = match &shared.tls {
+        Some(tls) => BrowserStream::accept_tls(stream, tls.current(), deadline)
             .map_err(SessionError::ClientTls)?,
-        None => FrontStream::plain(stream, deadline),
+        None => BrowserStream::plain(stream, deadline),
     };
-    let request = match http_upgrade::read_request(&mut front) {
+    let request = match http_upgrade::read_request(&mut browser) {
         Ok(r) => r,
         Err(RequestError::Io(e)) => return Err(SessionError::Client(e)),
         Err(RequestError::TooLarge) => {
             audit.request_seen = true;
-            return Err(refuse(&mut front, SessionError::HeadTooLarge));
+            return Err(refuse(&mut browser, SessionError::HeadTooLarge));
         }
         Err(e) => {
             audit.request_seen = true;
-            return Err(refuse(&mut front, SessionError::BadRequest(e)));
+            return Err(refuse(&mut browser, SessionError::BadRequest(e)));
         }
     };
     audit.request_seen = true;
@@ -156,8 +156,8 @@ fn open(
         return match &config.web {
             Some(root) => {
                 // The whole reply, however slowly the client reads, within its own deadline.
-                front.set_deadline(Some(Instant::now() + config.handshake_timeout));
-                let status = static_files::serve(&mut front, root, &request.request)
+                browser.set_deadline(Some(Instant::now() + config.handshake_timeout));
+                let status = static_files::serve(&mut browser, root, &request.request)
                     .map_err(SessionError::Client)?;
                 Ok(Opened::Done(format!(
                     "static file {} {}",
@@ -165,7 +165,7 @@ fn open(
                     status.as_u16()
                 )))
             }
-            None => Err(refuse(&mut front, SessionError::NotUpgrade)),
+            None => Err(refuse(&mut browser, SessionError::NotUpgrade)),
         };
     }
 
@@ -174,7 +174,7 @@ fn open(
     // single-use token is consumed last, so that a request that does not get 101 leaves it.
     let upgrade = match http_upgrade::check_upgrade(&request.request) {
         Ok(upgrade) => upgrade,
-        Err(e) => return Err(refuse(&mut front, SessionError::BadUpgrade(e))),
+        Err(e) => return Err(refuse(&mut browser, SessionError::BadUpgrade(e))),
     };
     if !http_upgrade::origin_allowed(&request.request, &config.allowed_origins) {
         let origin = request
@@ -184,10 +184,10 @@ fn open(
             .and_then(|o| o.to_str().ok())
             .unwrap_or("?")
             .to_string();
-        return Err(refuse(&mut front, SessionError::OriginRefused(origin)));
+        return Err(refuse(&mut browser, SessionError::OriginRefused(origin)));
     }
     let Some(token) = http_upgrade::token(&request.request) else {
-        return Err(refuse(&mut front, SessionError::NoToken));
+        return Err(refuse(&mut browser, SessionError::NoToken));
     };
     audit.token_hash = token_hash(&token);
     // One budget for the lookup and the TCP connect together.
@@ -198,42 +198,43 @@ fn open(
     };
     let console = match console {
         Ok(c) => c,
-        Err(e) => return Err(refuse(&mut front, SessionError::Token(e))),
+        Err(e) => return Err(refuse(&mut browser, SessionError::Token(e))),
     };
     audit.kind = console.kind.to_string();
     audit.target = console.address();
     let Some(driver) = shared.drivers.for_kind(console.kind) else {
-        return Err(refuse(&mut front, SessionError::NoDriver(console.kind)));
+        return Err(refuse(&mut browser, SessionError::NoDriver(console.kind)));
     };
     audit.driver = driver.name().to_string();
     let allowed = config.allowed_targets.as_ref();
-    let back = match connect_console(&console.host, console.port, allowed, connect_deadline) {
-        Ok(s) => s,
-        Err(e) => return Err(refuse(&mut front, e)),
-    };
+    let console_tcp =
+        match connect_console(&console.hypervisor, console.port, allowed, connect_deadline) {
+            Ok(s) => s,
+            Err(e) => return Err(refuse(&mut browser, e)),
+        };
     // Only now, with nothing left that could refuse the request, is a single-use token used
     // up; if another request got it first, this one is refused and its console connection
     // closed unused.
     if console.single_use {
         if let Err(e) = shared.tokens.consume(&token, &console) {
-            drop(back);
-            return Err(refuse(&mut front, SessionError::Token(e)));
+            drop(console_tcp);
+            return Err(refuse(&mut browser, SessionError::Token(e)));
         }
     }
     drop(token);
 
     // 3. Upgrade, then the driver's handshake, both within handshake_timeout.
     let handshake_deadline = Instant::now() + config.handshake_timeout;
-    front.set_deadline(Some(handshake_deadline));
-    http_upgrade::write_upgrade(&mut front, &upgrade).map_err(SessionError::Client)?;
+    browser.set_deadline(Some(handshake_deadline));
+    http_upgrade::write_upgrade(&mut browser, &upgrade).map_err(SessionError::Client)?;
     registration.upgraded();
-    let mut ws = websocket::accept(front, request.leftover);
-    let _ = back.set_nodelay(true);
-    unix::enable_keepalive(back.as_raw_fd());
-    set_socket_deadline(&back, handshake_deadline).map_err(SessionError::Client)?;
-    let session_request = Session {
+    let mut ws = websocket::accept(browser, request.leftover);
+    let _ = console_tcp.set_nodelay(true);
+    unix::enable_keepalive(console_tcp.as_raw_fd());
+    set_socket_deadline(&console_tcp, handshake_deadline).map_err(SessionError::Client)?;
+    let session_request = ConsoleRequest {
         kind: console.kind,
-        host: &console.host,
+        hypervisor: &console.hypervisor,
         port: console.port,
         username: console.username.as_deref(),
         password: console.password.as_deref(),
@@ -242,10 +243,10 @@ fn open(
     };
     let watch = watchdog::arm(
         handshake_deadline,
-        [ws.get_ref().socket().as_raw_fd(), back.as_raw_fd()],
+        [ws.get_ref().socket().as_raw_fd(), console_tcp.as_raw_fd()],
     );
-    let mut side = HandshakeSide::new(&mut ws, handshake_deadline);
-    let connected = driver.connect(&session_request, &mut side, &back);
+    let mut side = BrowserHandshake::new(&mut ws, handshake_deadline);
+    let connected = driver.connect(&session_request, &mut side, &console_tcp);
     let first_up = side.into_pending();
     if watch.disarm() {
         return Err(SessionError::DriverHung {
@@ -272,7 +273,7 @@ fn open(
     Ok(Opened::Relay(Box::new(Established {
         ws,
         channel,
-        back,
+        console_tcp,
         first_up,
     })))
 }
@@ -280,23 +281,23 @@ fn open(
 /// Phase 4: relays until one side ends, then says goodbye to the browser.
 fn relay(
     shared: &Shared,
-    ws: &mut FrontSocket,
-    channel: &mut BackendChannel,
-    back: &TcpStream,
+    ws: &mut BrowserSocket,
+    channel: &mut DriverChannel,
+    console_tcp: &TcpStream,
     first_up: Vec<u8>,
     audit: &mut AuditRecord,
     registration: &Registration,
 ) -> Result<String, SessionError> {
-    // The handshakes' deep stack is not needed again: give it back first.
+    // The handshakes' deep stack is not needed again: give it console_tcp first.
     unix::release_unused_stack();
     ws.get_mut().set_deadline(None);
-    for sock in [ws.get_ref().socket(), back] {
+    for sock in [ws.get_ref().socket(), console_tcp] {
         sock.set_nonblocking(true).map_err(SessionError::Client)?;
     }
     let outcome = relay::run(
         ws,
         channel,
-        back,
+        console_tcp,
         first_up,
         shared.config.idle_timeout,
         registration.sessions(),
@@ -311,12 +312,12 @@ fn relay(
 }
 
 /// Answers `error` with its HTTP refusal (if the client is still there) and returns it.
-fn refuse(front: &mut FrontStream, error: SessionError) -> SessionError {
+fn refuse(browser: &mut BrowserStream, error: SessionError) -> SessionError {
     if let Some((status, reason)) = error.http_refusal() {
-        let _ = front.socket().set_nonblocking(false);
-        front.set_deadline(Some(Instant::now() + GOODBYE_WAIT));
-        let transport = front.transport();
-        let _ = http_upgrade::write_refusal(front, status, reason, transport);
+        let _ = browser.socket().set_nonblocking(false);
+        browser.set_deadline(Some(Instant::now() + GOODBYE_WAIT));
+        let transport = browser.transport();
+        let _ = http_upgrade::write_refusal(browser, status, reason, transport);
     }
     error
 }
@@ -340,19 +341,19 @@ fn connect_console(
     }
     let mut last = None;
     for addr in addrs {
-        let left = remaining(deadline).map_err(|_| SessionError::BackendTimeout)?;
+        let left = remaining(deadline).map_err(|_| SessionError::ConsoleTimeout)?;
         match TcpStream::connect_timeout(&addr, left) {
             Ok(s) => return Ok(s),
             Err(e) => last = Some(e),
         }
     }
     Err(match last {
-        Some(e) if is_timeout(&e) => SessionError::BackendTimeout,
-        Some(source) => SessionError::BackendUnreachable {
+        Some(e) if is_timeout(&e) => SessionError::ConsoleTimeout,
+        Some(source) => SessionError::ConsoleUnreachable {
             address: format!("{host}:{port}"),
             source,
         },
-        None => SessionError::BackendUnreachable {
+        None => SessionError::ConsoleUnreachable {
             address: host.to_string(),
             source: io::Error::new(io::ErrorKind::NotFound, "the name resolves to no address"),
         },
@@ -368,17 +369,17 @@ fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, 
         .spawn(move || {
             let _ = tx.send((name.as_str(), port).to_socket_addrs().map(Vec::from_iter));
         })
-        .map_err(|source| SessionError::BackendUnreachable {
+        .map_err(|source| SessionError::ConsoleUnreachable {
             address: host.to_string(),
             source,
         })?;
-    let left = remaining(deadline).map_err(|_| SessionError::BackendTimeout)?;
+    let left = remaining(deadline).map_err(|_| SessionError::ConsoleTimeout)?;
     match rx.recv_timeout(left) {
         Ok(Ok(addrs)) => Ok(addrs),
-        Ok(Err(source)) => Err(SessionError::BackendUnreachable {
+        Ok(Err(source)) => Err(SessionError::ConsoleUnreachable {
             address: host.to_string(),
             source,
         }),
-        Err(_) => Err(SessionError::BackendTimeout),
+        Err(_) => Err(SessionError::ConsoleTimeout),
     }
 }

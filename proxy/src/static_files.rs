@@ -12,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 
 use http::{Method, StatusCode};
 
-use crate::front_stream::FrontStream;
+use crate::browser_stream::BrowserStream;
 use crate::http_upgrade::{response_head, write_refusal};
 
 /// The largest file served.
@@ -31,7 +31,7 @@ pub enum Lookup {
 
 /// Answers `request` from `root`; the reply is streamed from the file.
 pub fn serve(
-    stream: &mut FrontStream,
+    stream: &mut BrowserStream,
     root: &Path,
     request: &http::Request<()>,
 ) -> io::Result<StatusCode> {
@@ -68,7 +68,7 @@ pub fn serve(
     Ok(status)
 }
 
-fn not_found(stream: &mut FrontStream) -> io::Result<StatusCode> {
+fn not_found(stream: &mut BrowserStream) -> io::Result<StatusCode> {
     let transport = stream.transport();
     write_refusal(stream, StatusCode::NOT_FOUND, "not found", transport)?;
     Ok(StatusCode::NOT_FOUND)

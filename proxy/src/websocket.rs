@@ -9,12 +9,12 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
+use crate::browser_stream::BrowserStream;
 use crate::deadline::is_timeout;
-use crate::driver::client_io::HandshakeClient;
-use crate::front_stream::FrontStream;
+use crate::driver::browser_io::BrowserIo;
 
 /// The websocket over the browser's stream.
-pub type FrontSocket = WebSocket<FrontStream>;
+pub type BrowserSocket = WebSocket<BrowserStream>;
 
 /// Bytes tungstenite reads from the browser per call.
 pub const READ_BUFFER: usize = 16 * 1024;
@@ -24,7 +24,7 @@ pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
 /// Wraps `stream`, after `101 Switching Protocols` was sent, as a server-side websocket;
 /// `leftover` holds bytes read after the request head.
-pub fn accept(stream: FrontStream, leftover: Vec<u8>) -> FrontSocket {
+pub fn accept(stream: BrowserStream, leftover: Vec<u8>) -> BrowserSocket {
     let config = WebSocketConfig::default()
         // tungstenite zero-fills its whole read buffer before every read: 128 KiB by default,
         // which an idle session would keep resident. Larger frames still arrive whole.
@@ -36,7 +36,7 @@ pub fn accept(stream: FrontStream, leftover: Vec<u8>) -> FrontSocket {
 }
 
 /// Sends a Close frame with `code` and `reason` and flushes it, waiting at most `wait`.
-pub fn close(ws: &mut FrontSocket, code: CloseCode, reason: &str, wait: Duration) {
+pub fn close(ws: &mut BrowserSocket, code: CloseCode, reason: &str, wait: Duration) {
     if ws.get_ref().socket().set_nonblocking(false).is_err() {
         return;
     }
@@ -52,17 +52,17 @@ pub fn close(ws: &mut FrontSocket, code: CloseCode, reason: &str, wait: Duration
 }
 
 /// The browser side during a driver's handshake: blocking reads and writes under a deadline.
-/// Bytes the driver does not read stay in [`HandshakeSide::into_pending`] for the relay.
-pub struct HandshakeSide<'a> {
-    ws: &'a mut FrontSocket,
+/// Bytes the driver does not read stay in [`BrowserHandshake::into_pending`] for the relay.
+pub struct BrowserHandshake<'a> {
+    ws: &'a mut BrowserSocket,
     pending: Vec<u8>,
     offset: usize,
     deadline: Instant,
 }
 
-impl<'a> HandshakeSide<'a> {
+impl<'a> BrowserHandshake<'a> {
     /// Lends `ws` until `deadline`: every read and write on it is held to the deadline.
-    pub fn new(ws: &'a mut FrontSocket, deadline: Instant) -> Self {
+    pub fn new(ws: &'a mut BrowserSocket, deadline: Instant) -> Self {
         ws.get_mut().set_deadline(Some(deadline));
         Self {
             ws,
@@ -88,7 +88,7 @@ impl<'a> HandshakeSide<'a> {
     }
 }
 
-impl HandshakeClient for HandshakeSide<'_> {
+impl BrowserIo for BrowserHandshake<'_> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, CgStatus> {
         while self.offset >= self.pending.len() {
             self.pending.clear();

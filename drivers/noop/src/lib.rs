@@ -11,8 +11,8 @@
 #![forbid(unsafe_code)]
 
 use consolegate_driver_api::{
-    export_driver, Channel, ClientStream, Driver, DriverError, Options, PlainChannel, ServerSocket,
-    Session,
+    export_driver, Browser, Channel, ConsoleRequest, ConsoleSocket, Driver, DriverError, Options,
+    PlainChannel,
 };
 
 /// The noop driver. It has no options.
@@ -26,14 +26,14 @@ impl Driver for Noop {
 
     fn connect(
         &self,
-        session: &Session<'_>,
-        _client: &mut ClientStream<'_>,
-        server: ServerSocket,
+        session: &ConsoleRequest<'_>,
+        _client: &mut Browser<'_>,
+        server: ConsoleSocket,
     ) -> Result<Box<dyn Channel>, DriverError> {
         log::debug!(
             "session {}: noop relay to {}:{} ({})",
             session.session_id,
-            session.host,
+            session.hypervisor,
             session.port,
             session.kind
         );

@@ -25,8 +25,8 @@ mod options;
 mod rfb;
 
 use consolegate_driver_api::{
-    browser_reason, export_driver, Channel, ClientStream, Driver, DriverError, Options,
-    ServerSocket, Session,
+    browser_reason, export_driver, Browser, Channel, ConsoleRequest, ConsoleSocket, Driver,
+    DriverError, Options,
 };
 use consolegate_tls_client::{Deadline, DeadlineIo};
 
@@ -61,9 +61,9 @@ impl Driver for SaslGssapi {
 
     fn connect(
         &self,
-        session: &Session<'_>,
-        client: &mut ClientStream<'_>,
-        mut server: ServerSocket,
+        session: &ConsoleRequest<'_>,
+        client: &mut Browser<'_>,
+        mut server: ConsoleSocket,
     ) -> Result<Box<dyn Channel>, DriverError> {
         let deadline = Deadline::after(session.handshake_timeout);
         let failure = match read_offer(&mut DeadlineIo::new(&mut server, deadline)) {

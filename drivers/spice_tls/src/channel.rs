@@ -13,7 +13,7 @@
 
 use std::io;
 
-use consolegate_driver_api::{Channel, Kind, ServerSocket, Session};
+use consolegate_driver_api::{Channel, ConsoleRequest, ConsoleSocket, Kind};
 use consolegate_tls_client::TlsChannel;
 
 /// What a channel knows about its session. Never holds the token or a password.
@@ -23,19 +23,19 @@ pub struct SessionInfo {
     pub kind: Kind,
     /// The proxy's session id (the number in its logs and audit line).
     pub session_id: u64,
-    /// The console's host.
-    pub host: String,
+    /// The hypervisor (name or IP literal).
+    pub hypervisor: String,
     /// The console's port.
     pub port: u16,
 }
 
 impl SessionInfo {
     /// The information of `session`, without its credentials.
-    pub fn new(session: &Session<'_>) -> Self {
+    pub fn new(session: &ConsoleRequest<'_>) -> Self {
         Self {
             kind: session.kind,
             session_id: session.session_id,
-            host: session.host.to_owned(),
+            hypervisor: session.hypervisor.to_owned(),
             port: session.port,
         }
     }
@@ -46,13 +46,13 @@ impl SessionInfo {
 /// [`SERIAL_SETTLE`](crate::SERIAL_SETTLE)) come out of `read` first.
 #[derive(Debug)]
 pub struct ConsoleChannel {
-    tls: TlsChannel<ServerSocket>,
+    tls: TlsChannel<ConsoleSocket>,
     info: SessionInfo,
     early: Vec<u8>,
 }
 
 impl ConsoleChannel {
-    pub(crate) fn new(tls: TlsChannel<ServerSocket>, info: SessionInfo, early: Vec<u8>) -> Self {
+    pub(crate) fn new(tls: TlsChannel<ConsoleSocket>, info: SessionInfo, early: Vec<u8>) -> Self {
         Self { tls, info, early }
     }
 
@@ -92,7 +92,7 @@ impl Drop for ConsoleChannel {
             "session {}: {} channel to {}:{} closed",
             self.info.session_id,
             self.info.kind,
-            self.info.host,
+            self.info.hypervisor,
             self.info.port
         );
     }

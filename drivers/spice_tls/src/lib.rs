@@ -32,7 +32,8 @@ mod error;
 mod serial;
 
 use consolegate_driver_api::{
-    export_driver, Channel, ClientStream, Driver, DriverError, Kind, Options, ServerSocket, Session,
+    export_driver, Browser, Channel, ConsoleRequest, ConsoleSocket, Driver, DriverError, Kind,
+    Options,
 };
 use consolegate_tls_client::{Deadline, TlsClient, TlsOptions};
 
@@ -58,9 +59,9 @@ impl Driver for SpiceTls {
 
     fn connect(
         &self,
-        session: &Session<'_>,
-        _client: &mut ClientStream<'_>,
-        server: ServerSocket,
+        session: &ConsoleRequest<'_>,
+        _client: &mut Browser<'_>,
+        server: ConsoleSocket,
     ) -> Result<Box<dyn Channel>, DriverError> {
         let channel = self.open(session, server)?;
         Ok(Box::new(channel))
@@ -81,8 +82,8 @@ impl SpiceTls {
     /// TLS with the console on `server`, within the session's handshake timeout.
     fn open(
         &self,
-        session: &Session<'_>,
-        server: ServerSocket,
+        session: &ConsoleRequest<'_>,
+        server: ConsoleSocket,
     ) -> Result<ConsoleChannel, SpiceTlsError> {
         if session.kind == Kind::Vnc {
             return Err(SpiceTlsError::WrongKind(session.kind));
@@ -91,7 +92,7 @@ impl SpiceTls {
         let deadline = Deadline::after(session.handshake_timeout);
         let mut tls = self
             .client
-            .connect(session.host, server, deadline)
+            .connect(session.hypervisor, server, deadline)
             .map_err(|e| SpiceTlsError::handshake(session.kind, e))?;
         let early = match session.kind {
             Kind::Serial => serial::settle(&mut tls, deadline, self.presents_certificate)?,
@@ -109,7 +110,7 @@ impl SpiceTls {
             "session {}: {} console {}:{} over {version} ({})",
             info.session_id,
             info.kind,
-            info.host,
+            info.hypervisor,
             info.port,
             suite.unwrap_or_default()
         );

@@ -11,7 +11,7 @@
 use std::io::{self, Read};
 use std::time::Duration;
 
-use consolegate_driver_api::{Kind, ServerSocket};
+use consolegate_driver_api::{ConsoleSocket, Kind};
 use consolegate_tls_client::{BlockingTls, Deadline, TlsChannel, TlsError};
 
 use crate::error::SpiceTlsError;
@@ -26,7 +26,7 @@ const MAX_EARLY: usize = 4096;
 /// Waits up to [`SERIAL_SETTLE`] (and never past `deadline`) for the console's first bytes or
 /// its close; returns what it sent. `presents_certificate` picks the refusal's wording.
 pub(crate) fn settle(
-    tls: &mut TlsChannel<ServerSocket>,
+    tls: &mut TlsChannel<ConsoleSocket>,
     deadline: Deadline,
     presents_certificate: bool,
 ) -> Result<Vec<u8>, SpiceTlsError> {

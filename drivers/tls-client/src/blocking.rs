@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use crate::channel::TlsChannel;
 use crate::deadline::Deadline;
 use crate::error::TlsError;
-use crate::socket::BackSocket;
+use crate::socket::ConsoleTransport;
 
 /// Blocking, deadline-bounded plaintext I/O through an established [`TlsChannel`], for a
 /// protocol's steps inside TLS that still belong to the handshake (for example VNC
@@ -19,19 +19,19 @@ use crate::socket::BackSocket;
 /// without close_notify. TLS failures come out as `InvalidData` errors carrying a
 /// [`TlsError`] (see [`TlsError::from_io`]); timeouts as `TimedOut`.
 #[derive(Debug)]
-pub struct BlockingTls<'a, S: BackSocket> {
+pub struct BlockingTls<'a, S: ConsoleTransport> {
     channel: &'a mut TlsChannel<S>,
     deadline: Deadline,
 }
 
-impl<'a, S: BackSocket> BlockingTls<'a, S> {
+impl<'a, S: ConsoleTransport> BlockingTls<'a, S> {
     /// Wraps `channel` until `deadline`. Its socket must still be in blocking mode.
     pub fn new(channel: &'a mut TlsChannel<S>, deadline: Deadline) -> Self {
         Self { channel, deadline }
     }
 }
 
-impl<S: BackSocket> Read for BlockingTls<'_, S> {
+impl<S: ConsoleTransport> Read for BlockingTls<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if let Some(n) = self
@@ -48,7 +48,7 @@ impl<S: BackSocket> Read for BlockingTls<'_, S> {
     }
 }
 
-impl<S: BackSocket> Write for BlockingTls<'_, S> {
+impl<S: ConsoleTransport> Write for BlockingTls<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         loop {
             match self.channel.accept_plaintext(buf)? {

@@ -8,7 +8,7 @@ use rustls::ClientConnection;
 
 use crate::error::TlsError;
 use crate::handshake::classify;
-use crate::socket::BackSocket;
+use crate::socket::ConsoleTransport;
 
 /// The most TLS output a channel holds before `write` says `WouldBlock` (back-pressure towards
 /// the browser while the hypervisor does not read).
@@ -24,12 +24,12 @@ pub const MAX_PENDING_TLS: usize = 64 * 1024;
 /// which the host keeps). Dropping the channel
 /// sends close_notify, best effort.
 #[derive(Debug)]
-pub struct TlsChannel<S: BackSocket> {
+pub struct TlsChannel<S: ConsoleTransport> {
     conn: ClientConnection,
     socket: S,
 }
 
-impl<S: BackSocket> TlsChannel<S> {
+impl<S: ConsoleTransport> TlsChannel<S> {
     pub(crate) fn new(mut conn: ClientConnection, socket: S) -> Self {
         conn.set_buffer_limit(Some(MAX_PENDING_TLS));
         Self { conn, socket }
@@ -101,7 +101,7 @@ impl<S: BackSocket> TlsChannel<S> {
     }
 }
 
-impl<S: BackSocket> Channel for TlsChannel<S> {
+impl<S: ConsoleTransport> Channel for TlsChannel<S> {
     /// Fills `buf` with as many records as the socket has ready (not just one 16 KiB record),
     /// so the relay forwards fewer, larger messages. Meant for the non-blocking relay: a pull
     /// that would block ends the read with what was gathered.
@@ -169,7 +169,7 @@ fn to_host(e: TlsError) -> io::Error {
     }
 }
 
-impl<S: BackSocket> Drop for TlsChannel<S> {
+impl<S: ConsoleTransport> Drop for TlsChannel<S> {
     fn drop(&mut self) {
         self.conn.send_close_notify();
         // Best effort, one write: the socket may be non-blocking or already closed.

@@ -16,7 +16,7 @@ use crate::deadline::Deadline;
 use crate::error::{TlsConfigError, TlsError};
 use crate::handshake;
 use crate::options::{TlsOptions, KEY_CA_CERTIFICATE, KEY_CLIENT_CERTIFICATE, KEY_CLIENT_KEY};
-use crate::socket::BackSocket;
+use crate::socket::ConsoleTransport;
 
 /// A TLS client towards hypervisors: TLS 1.2 and 1.3 only, the ring provider, the configured
 /// CA bundle as the only trust anchors, and the client certificate if configured. Cheap to
@@ -148,7 +148,7 @@ impl TlsClient {
     /// Runs the TLS handshake with the hypervisor on `socket` (blocking, until `deadline`) and
     /// returns the channel. The hypervisor's certificate is checked against the configured CA
     /// and against `server_name`, else `host`.
-    pub fn connect<S: BackSocket>(
+    pub fn connect<S: ConsoleTransport>(
         &self,
         host: &str,
         socket: S,

@@ -9,7 +9,7 @@ use rustls::{AlertDescription, CertificateError, ClientConnection};
 
 use crate::deadline::{is_timeout, Deadline};
 use crate::error::TlsError;
-use crate::socket::BackSocket;
+use crate::socket::ConsoleTransport;
 
 /// How many of the peer's first bytes are kept to tell "not TLS" apart.
 const FIRST_BYTES: usize = 16;
@@ -44,7 +44,7 @@ impl<S: Read> Read for Recording<'_, S> {
     }
 }
 
-pub(crate) fn run<S: BackSocket>(
+pub(crate) fn run<S: ConsoleTransport>(
     conn: &mut ClientConnection,
     socket: &mut S,
     deadline: Deadline,

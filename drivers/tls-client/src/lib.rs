@@ -49,4 +49,4 @@ pub use options::{
     ClientIdentity, TlsOptions, KEY_CA_CERTIFICATE, KEY_CLIENT_CERTIFICATE, KEY_CLIENT_KEY,
     KEY_SERVER_NAME,
 };
-pub use socket::{BackSocket, DeadlineIo};
+pub use socket::{ConsoleTransport, DeadlineIo};

@@ -1,27 +1,27 @@
-//! The hypervisor socket the TLS client runs over ([`BackSocket`]), and deadline-bounded
+//! The hypervisor socket the TLS client runs over ([`ConsoleTransport`]), and deadline-bounded
 //! blocking I/O on it for a protocol's cleartext steps before TLS ([`DeadlineIo`]).
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 
-use consolegate_driver_api::ServerSocket;
+use consolegate_driver_api::ConsoleSocket;
 
 use crate::deadline::{timeout_kind, Deadline};
 
-/// The hypervisor socket a TLS channel runs over: the host's borrowed [`ServerSocket`] in a
+/// The hypervisor socket a TLS channel runs over: the host's borrowed [`ConsoleSocket`] in a
 /// driver, a plain [`TcpStream`] in tests.
-pub trait BackSocket: Read + Write + Send + 'static {
+pub trait ConsoleTransport: Read + Write + Send + 'static {
     /// The TCP socket, to set timeouts on.
     fn tcp(&self) -> &TcpStream;
 }
 
-impl BackSocket for ServerSocket {
+impl ConsoleTransport for ConsoleSocket {
     fn tcp(&self) -> &TcpStream {
         self
     }
 }
 
-impl BackSocket for TcpStream {
+impl ConsoleTransport for TcpStream {
     fn tcp(&self) -> &TcpStream {
         self
     }
@@ -35,21 +35,21 @@ pub struct DeadlineIo<'a, S> {
     deadline: Deadline,
 }
 
-impl<'a, S: BackSocket> DeadlineIo<'a, S> {
+impl<'a, S: ConsoleTransport> DeadlineIo<'a, S> {
     /// Wraps `socket` until `deadline`.
     pub fn new(socket: &'a mut S, deadline: Deadline) -> Self {
         Self { socket, deadline }
     }
 }
 
-impl<S: BackSocket> Read for DeadlineIo<'_, S> {
+impl<S: ConsoleTransport> Read for DeadlineIo<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.deadline.arm(self.socket.tcp())?;
         self.socket.read(buf).map_err(timeout_kind)
     }
 }
 
-impl<S: BackSocket> Write for DeadlineIo<'_, S> {
+impl<S: ConsoleTransport> Write for DeadlineIo<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.deadline.arm(self.socket.tcp())?;
         self.socket.write(buf).map_err(timeout_kind)

@@ -47,7 +47,7 @@ impl Phase {
     }
 
     /// Whether this step talks to the browser rather than the hypervisor.
-    pub fn front(self) -> bool {
+    pub fn browser_side(self) -> bool {
         matches!(self, Phase::ClientVersion | Phase::ClientSecurity)
     }
 }
@@ -281,7 +281,7 @@ impl VencryptError {
 
     /// An I/O error of `phase` as the error it means there.
     pub(crate) fn from_io(e: io::Error, phase: Phase) -> Self {
-        if phase.front() {
+        if phase.browser_side() {
             return match e.kind() {
                 io::ErrorKind::UnexpectedEof => VencryptError::ClientRefused {
                     reason: format!("it closed the connection while {phase}"),

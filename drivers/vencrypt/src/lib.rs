@@ -36,9 +36,9 @@
 use std::io::{Read, Write};
 
 use consolegate_driver_api::{
-    export_driver, Channel, ClientStream, Driver, DriverError, Options, ServerSocket, Session,
+    export_driver, Browser, Channel, ConsoleRequest, ConsoleSocket, Driver, DriverError, Options,
 };
-use consolegate_tls_client::{BackSocket, Deadline, TlsChannel, TlsClient};
+use consolegate_tls_client::{ConsoleTransport, Deadline, TlsChannel, TlsClient};
 
 pub mod choose;
 pub mod client_handshake;
@@ -74,25 +74,25 @@ impl Vencrypt {
         Self { tls, subtypes }
     }
 
-    /// Runs one session's handshake: the browser's ProtocolVersion on `front`, then the whole
-    /// hypervisor side on `back`, then the browser's security handshake (or its RFB failure
+    /// Runs one session's handshake: the browser's ProtocolVersion on `to_browser`, then the whole
+    /// hypervisor side on `console`, then the browser's security handshake (or its RFB failure
     /// message). Returns the TLS channel to relay; ClientInit is the next message either way.
-    pub fn handshake<S: BackSocket>(
+    pub fn handshake<S: ConsoleTransport>(
         &self,
-        session: &Session<'_>,
-        front: &mut (impl Read + Write),
-        back: S,
+        session: &ConsoleRequest<'_>,
+        to_browser: &mut (impl Read + Write),
+        console: S,
     ) -> Result<TlsChannel<S>, VencryptError> {
         let id = session.session_id;
         let deadline = Deadline::after(session.handshake_timeout);
-        let browser = client_handshake::exchange_version(front)?;
-        match server_handshake::run(&self.tls, &self.subtypes, session, back, deadline) {
+        let browser = client_handshake::exchange_version(to_browser)?;
+        match server_handshake::run(&self.tls, &self.subtypes, session, console, deadline) {
             Ok(done) => {
-                browser.accept(front)?;
+                browser.accept(to_browser)?;
                 log::info!(
                     "session {id}: VeNCrypt {} with {}:{} (RFB {}); browser speaks RFB {}",
                     done.subtype,
-                    session.host,
+                    session.hypervisor,
                     session.port,
                     done.version,
                     browser.version()
@@ -101,7 +101,7 @@ impl Vencrypt {
             }
             Err(e) => {
                 log::debug!("session {id}: hypervisor handshake failed: {e}");
-                browser.refuse(front, &e.client_reason(id));
+                browser.refuse(to_browser, &e.client_reason(id));
                 Err(e)
             }
         }
@@ -115,9 +115,9 @@ impl Driver for Vencrypt {
 
     fn connect(
         &self,
-        session: &Session<'_>,
-        client: &mut ClientStream<'_>,
-        server: ServerSocket,
+        session: &ConsoleRequest<'_>,
+        client: &mut Browser<'_>,
+        server: ConsoleSocket,
     ) -> Result<Box<dyn Channel>, DriverError> {
         Ok(Box::new(self.handshake(session, client, server)?))
     }

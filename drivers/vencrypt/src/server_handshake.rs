@@ -18,9 +18,9 @@
 
 use std::io::{Read, Write};
 
-use consolegate_driver_api::Session;
+use consolegate_driver_api::ConsoleRequest;
 use consolegate_tls_client::{
-    BackSocket, BlockingTls, Deadline, DeadlineIo, TlsChannel, TlsClient,
+    BlockingTls, ConsoleTransport, Deadline, DeadlineIo, TlsChannel, TlsClient,
 };
 
 use crate::choose::{choose_subtype, Credentials};
@@ -36,7 +36,7 @@ use crate::wire::{read_array, read_reason, read_u32, read_u8, read_vec, write_al
 /// The hypervisor side once authenticated: the TLS channel positioned right after the
 /// SecurityResult (ClientInit comes next), and what was negotiated.
 #[derive(Debug)]
-pub struct Established<S: BackSocket> {
+pub struct Established<S: ConsoleTransport> {
     /// The TLS channel to relay through.
     pub channel: TlsChannel<S>,
     /// The RFB version spoken with the server.
@@ -46,10 +46,10 @@ pub struct Established<S: BackSocket> {
 }
 
 /// Runs the whole hypervisor-side handshake on `socket` (blocking, until `deadline`).
-pub fn run<S: BackSocket>(
+pub fn run<S: ConsoleTransport>(
     tls: &TlsClient,
     preference: &[Subtype],
-    session: &Session<'_>,
+    session: &ConsoleRequest<'_>,
     mut socket: S,
     deadline: Deadline,
 ) -> Result<Established<S>, VencryptError> {
@@ -70,7 +70,7 @@ pub fn run<S: BackSocket>(
     );
     expect_subtype_ack(&mut io, subtype)?;
 
-    let mut channel = tls.connect(session.host, socket, deadline)?;
+    let mut channel = tls.connect(session.hypervisor, socket, deadline)?;
     let conn = channel.connection();
     log::debug!(
         "session {id}: TLS up ({:?}, {:?})",
@@ -209,7 +209,7 @@ pub fn expect_subtype_ack(
 pub fn authenticate(
     io: &mut (impl Read + Write),
     subtype: Subtype,
-    session: &Session<'_>,
+    session: &ConsoleRequest<'_>,
 ) -> Result<(), VencryptError> {
     // choose_subtype only picks X509Vnc with a password and X509Plain with a username and a
     // password, so the empty defaults below are never used.
@@ -414,9 +414,9 @@ mod tests {
 
     #[test]
     fn plain_credentials_layout() {
-        let session = Session {
+        let session = ConsoleRequest {
             kind: consolegate_driver_api::Kind::Vnc,
-            host: "h",
+            hypervisor: "h",
             port: 1,
             username: Some("proxy"),
             password: Some("pw"),

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use consolegate_driver_api::abi::*;
 use consolegate_driver_api::versioned::read_versioned;
-use consolegate_driver_api::Session;
+use consolegate_driver_api::ConsoleRequest;
 
-use super::client_io::{with_client_io, HandshakeClient};
+use super::browser_io::{with_client_io, BrowserIo};
 use super::loader::{error_text, LoadedDriver};
 
 const MESSAGE_CAP: usize = 512;
@@ -32,14 +32,14 @@ impl LoadedDriver {
     /// the channel. The channel keeps the driver loaded.
     pub fn connect(
         self: &Arc<Self>,
-        request: &Session<'_>,
-        client: &mut dyn HandshakeClient,
+        request: &ConsoleRequest<'_>,
+        client: &mut dyn BrowserIo,
         server: &TcpStream,
-    ) -> Result<BackendChannel, ConnectFailure> {
+    ) -> Result<DriverChannel, ConnectFailure> {
         let info = CgSessionInfo {
             struct_size: std::mem::size_of::<CgSessionInfo>() as u32,
             kind: request.kind.bit(),
-            host: CgStr::borrow(request.host),
+            host: CgStr::borrow(request.hypervisor),
             port: request.port,
             reserved: 0,
             handshake_timeout_ms: u32::try_from(request.handshake_timeout.as_millis())
@@ -62,7 +62,7 @@ impl LoadedDriver {
         };
         let status = with_client_io(client, |io| {
             // SAFETY: every pointer is valid for the call; the handle is this driver's; the
-            // socket stays open until the returned channel is dropped (BackendChannel borrows
+            // socket stays open until the returned channel is dropped (DriverChannel borrows
             // nothing, but the session drops the channel before the socket).
             unsafe {
                 (self.connect)(
@@ -98,7 +98,7 @@ impl LoadedDriver {
                 message: e.message,
             }
         })?;
-        Ok(BackendChannel {
+        Ok(DriverChannel {
             state: out.state,
             ops,
             _driver: Arc::clone(self),
@@ -150,7 +150,7 @@ impl ChannelOps {
 
 /// An established channel to the hypervisor. Non-blocking once the session has set the socket
 /// non-blocking. Must be dropped before the socket is closed.
-pub struct BackendChannel {
+pub struct DriverChannel {
     state: *mut c_void,
     ops: ChannelOps,
     _driver: Arc<LoadedDriver>,
@@ -159,7 +159,7 @@ pub struct BackendChannel {
 // SAFETY: the ABI requires channel state to be usable from the thread that owns it, and a
 // session moves its channel to no other thread while using it; the driver library stays
 // loaded through the Arc.
-unsafe impl Send for BackendChannel {}
+unsafe impl Send for DriverChannel {}
 
 fn failure(status: CgStatus, message: &[u8], len: usize) -> io::Error {
     if status == CgStatus::WOULD_BLOCK {
@@ -181,7 +181,7 @@ fn failure(status: CgStatus, message: &[u8], len: usize) -> io::Error {
     )
 }
 
-impl BackendChannel {
+impl DriverChannel {
     /// Calls one vtable function with an error buffer and turns its status into a result.
     fn call(
         &mut self,
@@ -234,7 +234,7 @@ impl BackendChannel {
     }
 }
 
-impl Drop for BackendChannel {
+impl Drop for DriverChannel {
     fn drop(&mut self) {
         // SAFETY: destroyed exactly once, before the session closes the socket.
         unsafe { (self.ops.destroy)(self.state) };

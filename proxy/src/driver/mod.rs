@@ -1,11 +1,11 @@
 //! Security drivers as the core sees them: the [`DriverRegistry`] loads the configured drivers
 //! and picks one per console kind; [`loader`] checks and initialises a driver library;
-//! [`channel`] wraps an established channel's C vtable in a safe type; [`client_io`] lends the
+//! [`channel`] wraps an established channel's C vtable in a safe type; [`browser_io`] lends the
 //! browser's websocket to a driver during its handshake. The ABI's rules and compatibility
 //! policy are in `docs/ABI.md`.
 
+pub mod browser_io;
 pub mod channel;
-pub mod client_io;
 pub mod loader;
 mod log_bridge;
 
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use consolegate_driver_api::Kind;
 
-pub use channel::{BackendChannel, ConnectFailure};
+pub use channel::{ConnectFailure, DriverChannel};
 pub use loader::{LoadError, LoadedDriver};
 
 use crate::config::Config;

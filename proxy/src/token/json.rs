@@ -327,7 +327,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(
-            (c.kind, c.host.as_str(), c.port),
+            (c.kind, c.hypervisor.as_str(), c.port),
             (Kind::Spice, "::1", 5931)
         );
         assert_eq!(

@@ -32,8 +32,8 @@ pub use target::parse_target;
 pub struct Console {
     /// VNC, SPICE or serial.
     pub kind: Kind,
-    /// Hypervisor host name or IP literal (no brackets).
-    pub host: String,
+    /// The hypervisor's name or IP literal (no brackets).
+    pub hypervisor: String,
     /// Hypervisor port.
     pub port: u16,
     /// Username for the console (VeNCrypt X509Plain), if any.
@@ -48,10 +48,10 @@ pub struct Console {
 
 impl Console {
     /// A console with no credentials and no lifetime limits.
-    pub fn new(kind: Kind, host: impl Into<String>, port: u16) -> Self {
+    pub fn new(kind: Kind, hypervisor: impl Into<String>, port: u16) -> Self {
         Self {
             kind,
-            host: host.into(),
+            hypervisor: hypervisor.into(),
             port,
             username: None,
             password: None,
@@ -62,10 +62,10 @@ impl Console {
 
     /// `host:port`, with IPv6 hosts in brackets, for logs and connecting.
     pub fn address(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
+        if self.hypervisor.contains(':') {
+            format!("[{}]:{}", self.hypervisor, self.port)
         } else {
-            format!("{}:{}", self.host, self.port)
+            format!("{}:{}", self.hypervisor, self.port)
         }
     }
 

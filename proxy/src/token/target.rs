@@ -97,7 +97,7 @@ mod tests {
     fn bare_host_port_is_vnc() {
         let c = parse_target("10.0.0.5:5901").unwrap();
         assert_eq!(
-            (c.kind, c.host.as_str(), c.port),
+            (c.kind, c.hypervisor.as_str(), c.port),
             (Kind::Vnc, "10.0.0.5", 5901)
         );
     }
@@ -109,7 +109,7 @@ mod tests {
         assert_eq!(c.username, None);
         let c = parse_target("vnc://alice:pw@[::1]:5900").unwrap();
         assert_eq!(
-            (c.host.as_str(), c.username.as_deref()),
+            (c.hypervisor.as_str(), c.username.as_deref()),
             ("::1", Some("alice"))
         );
         assert_eq!(parse_target("spice://h:5931").unwrap().kind, Kind::Spice);

@@ -23,8 +23,8 @@ use std::thread;
 use std::time::Duration;
 
 use consolegate_driver_api::{
-    export_driver, Channel, ClientStream, Driver, DriverError, Options, PlainChannel, ServerSocket,
-    Session,
+    export_driver, Browser, Channel, ConsoleRequest, ConsoleSocket, Driver, DriverError, Options,
+    PlainChannel,
 };
 
 /// What the driver does wrong.
@@ -64,9 +64,9 @@ impl Driver for Fault {
 
     fn connect(
         &self,
-        session: &Session<'_>,
-        _client: &mut ClientStream<'_>,
-        server: ServerSocket,
+        session: &ConsoleRequest<'_>,
+        _client: &mut Browser<'_>,
+        server: ConsoleSocket,
     ) -> Result<Box<dyn Channel>, DriverError> {
         match self.mode {
             Mode::PanicInConnect => panic!("fault driver told to panic in connect"),

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use consolegate_driver_api::abi::CgStatus;
-use consolegate_driver_api::{Channel, Kind, Options, Session};
+use consolegate_driver_api::{Channel, ConsoleRequest, Kind, Options};
 use consolegate_tests::pki::pki;
 use consolegate_tls_client::TlsChannel;
 use consolegate_vencrypt::{Vencrypt, VencryptError};
@@ -124,9 +124,9 @@ pub fn session(
     back.set_nodelay(true).unwrap();
     let (mut front, browser_end) = UnixStream::pair().unwrap();
     let browser_thread = std::thread::spawn(move || browser(version, browser_end));
-    let session = Session {
+    let session = ConsoleRequest {
         kind: Kind::Vnc,
-        host: "127.0.0.1",
+        hypervisor: "127.0.0.1",
         port,
         username,
         password,

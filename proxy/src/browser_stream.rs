@@ -1,7 +1,7 @@
 //! The browser's byte stream: plain TCP or TLS (rustls), usable blocking during the upgrade and
 //! the driver's handshake and non-blocking in the relay. Unlike `rustls::StreamOwned`, a read
 //! never fails because a pending write would block, so the relay's edge-triggered readiness
-//! stays exact. While a deadline is set ([`FrontStream::set_deadline`]) every blocking read and
+//! stays exact. While a deadline is set ([`BrowserStream::set_deadline`]) every blocking read and
 //! write on the socket is held to it, TLS records included.
 
 use std::io::{self, Read, Write};
@@ -15,23 +15,23 @@ use crate::deadline::DeadlineSocket;
 use crate::http_upgrade::Transport;
 
 /// The stream to the browser.
-pub enum FrontStream {
+pub enum BrowserStream {
     /// `ws://`.
     Plain(DeadlineSocket),
     /// `wss://`.
-    Tls(Box<TlsFront>),
+    Tls(Box<TlsBrowser>),
 }
 
 /// A TLS connection and its socket.
-pub struct TlsFront {
+pub struct TlsBrowser {
     conn: ServerConnection,
     sock: DeadlineSocket,
 }
 
-impl FrontStream {
+impl BrowserStream {
     /// A plain stream on the blocking `sock`, held to `deadline`.
     pub fn plain(sock: TcpStream, deadline: Instant) -> Self {
-        FrontStream::Plain(DeadlineSocket::new(sock, Some(deadline)))
+        BrowserStream::Plain(DeadlineSocket::new(sock, Some(deadline)))
     }
 
     /// Runs the TLS handshake on the blocking `sock`; the handshake and every later blocking
@@ -46,7 +46,7 @@ impl FrontStream {
         while conn.is_handshaking() {
             conn.complete_io(&mut sock)?;
         }
-        Ok(FrontStream::Tls(Box::new(TlsFront { conn, sock })))
+        Ok(BrowserStream::Tls(Box::new(TlsBrowser { conn, sock })))
     }
 
     /// The TCP socket underneath.
@@ -58,16 +58,16 @@ impl FrontStream {
     /// the socket is non-blocking.
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         match self {
-            FrontStream::Plain(s) => s.set_deadline(deadline),
-            FrontStream::Tls(t) => t.sock.set_deadline(deadline),
+            BrowserStream::Plain(s) => s.set_deadline(deadline),
+            BrowserStream::Tls(t) => t.sock.set_deadline(deadline),
         }
     }
 
     /// Plain or TLS, for the response headers that depend on it.
     pub fn transport(&self) -> Transport {
         match self {
-            FrontStream::Plain(_) => Transport::Plain,
-            FrontStream::Tls(_) => Transport::Tls,
+            BrowserStream::Plain(_) => Transport::Plain,
+            BrowserStream::Tls(_) => Transport::Tls,
         }
     }
 
@@ -78,21 +78,21 @@ impl FrontStream {
 
     fn deadline_socket(&self) -> &DeadlineSocket {
         match self {
-            FrontStream::Plain(s) => s,
-            FrontStream::Tls(t) => &t.sock,
+            BrowserStream::Plain(s) => s,
+            BrowserStream::Tls(t) => &t.sock,
         }
     }
 
     /// Whether encrypted output waits for the socket to become writable.
     pub fn wants_write(&self) -> bool {
         match self {
-            FrontStream::Plain(_) => false,
-            FrontStream::Tls(t) => t.conn.wants_write(),
+            BrowserStream::Plain(_) => false,
+            BrowserStream::Tls(t) => t.conn.wants_write(),
         }
     }
 }
 
-impl TlsFront {
+impl TlsBrowser {
     fn push(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
             if self.conn.write_tls(&mut self.sock)? == 0 {
@@ -103,11 +103,11 @@ impl TlsFront {
     }
 }
 
-impl Read for FrontStream {
+impl Read for BrowserStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let t = match self {
-            FrontStream::Plain(s) => return s.read(buf),
-            FrontStream::Tls(t) => t,
+            BrowserStream::Plain(s) => return s.read(buf),
+            BrowserStream::Tls(t) => t,
         };
         loop {
             match t.conn.reader().read(buf) {
@@ -136,11 +136,11 @@ impl Read for FrontStream {
     }
 }
 
-impl Write for FrontStream {
+impl Write for BrowserStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let t = match self {
-            FrontStream::Plain(s) => return s.write(buf),
-            FrontStream::Tls(t) => t,
+            BrowserStream::Plain(s) => return s.write(buf),
+            BrowserStream::Tls(t) => t,
         };
         let mut n = t.conn.writer().write(buf)?;
         if n == 0 && !buf.is_empty() {
@@ -159,13 +159,13 @@ impl Write for FrontStream {
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            FrontStream::Plain(s) => s.flush(),
-            FrontStream::Tls(t) => t.push(),
+            BrowserStream::Plain(s) => s.flush(),
+            BrowserStream::Tls(t) => t.push(),
         }
     }
 }
 
-impl Drop for TlsFront {
+impl Drop for TlsBrowser {
     fn drop(&mut self) {
         // Best effort, never blocking for long: the socket is non-blocking or has a timeout.
         self.conn.send_close_notify();

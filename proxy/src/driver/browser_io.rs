@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use consolegate_driver_api::abi::{CgClientIo, CgStatus};
 
 /// The browser side as a blocking byte stream (the session implements it over its websocket).
-pub trait HandshakeClient {
+pub trait BrowserIo {
     /// Reads at least one byte, at most `buf.len()`; `Ok(0)` when the client closed.
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, CgStatus>;
     /// Writes all of `buf` as one binary message.
@@ -15,11 +15,11 @@ pub trait HandshakeClient {
 
 /// Builds the `cg_client_io` for `client` and runs `f` with it; the struct is valid only
 /// inside `f`.
-pub fn with_client_io<R>(client: &mut dyn HandshakeClient, f: impl FnOnce(&CgClientIo) -> R) -> R {
-    let mut target: &mut dyn HandshakeClient = client;
+pub fn with_client_io<R>(client: &mut dyn BrowserIo, f: impl FnOnce(&CgClientIo) -> R) -> R {
+    let mut target: &mut dyn BrowserIo = client;
     let io = CgClientIo {
         struct_size: std::mem::size_of::<CgClientIo>() as u32,
-        ctx: (&mut target as *mut &mut dyn HandshakeClient).cast(),
+        ctx: (&mut target as *mut &mut dyn BrowserIo).cast(),
         read: Some(client_read),
         write: Some(client_write),
         #[cfg(feature = "abi-v1-plus-test")]
@@ -29,10 +29,10 @@ pub fn with_client_io<R>(client: &mut dyn HandshakeClient, f: impl FnOnce(&CgCli
 }
 
 /// # Safety
-/// `ctx` is the `&mut &mut dyn HandshakeClient` from [`with_client_io`], still in scope.
-unsafe fn target<'a>(ctx: *mut c_void) -> Option<&'a mut &'a mut dyn HandshakeClient> {
+/// `ctx` is the `&mut &mut dyn BrowserIo` from [`with_client_io`], still in scope.
+unsafe fn target<'a>(ctx: *mut c_void) -> Option<&'a mut &'a mut dyn BrowserIo> {
     // SAFETY: guaranteed by the caller.
-    unsafe { ctx.cast::<&mut dyn HandshakeClient>().as_mut() }
+    unsafe { ctx.cast::<&mut dyn BrowserIo>().as_mut() }
 }
 
 unsafe extern "C" fn client_read(

@@ -15,7 +15,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use consolegate_driver_api::ConsoleRequest;
 
@@ -31,7 +31,7 @@ use crate::listener::TlsIdentity;
 use crate::relay;
 use crate::sessions::{Registration, Sessions};
 use crate::static_files;
-use crate::token::{token_hash, TokenError, TokenSource};
+use crate::token::{token_hash, TokenSource};
 use crate::unix;
 use crate::watchdog;
 use crate::websocket::{self, BrowserHandshake, BrowserSocket};
@@ -192,11 +192,8 @@ fn open(
     audit.token_hash = token_hash(&token);
     // One budget for the lookup and the TCP connect together.
     let connect_deadline = Instant::now() + config.connect_timeout;
+    // The lifetime layer (token::open) applies expiry, single use and the SPICE grace time.
     let console = match shared.tokens.lookup(&token) {
-        Ok(c) if c.is_expired(SystemTime::now()) => Err(TokenError::Expired),
-        other => other,
-    };
-    let console = match console {
         Ok(c) => c,
         Err(e) => return Err(refuse(&mut browser, SessionError::Token(e))),
     };

@@ -1,8 +1,8 @@
 //! Token lifetime, applied in one place to every source: [`open`](super::open) wraps the source
 //! in a [`Lifetime`].
 //!
-//! - `expires`: a console past its time answers [`TokenError::Expired`] (the session checks
-//!   [`Console::is_expired`] too; both use the same rule).
+//! - `expires`: a console past its time answers [`TokenError::Expired`] (the only check: the
+//!   session relies on it).
 //! - `single_use`: [`lookup`](TokenSource::lookup) never consumes; the session calls
 //!   [`consume`](TokenSource::consume) once the browser is about to get `101`. The first
 //!   `consume` in this process wins; later lookups and consumes answer

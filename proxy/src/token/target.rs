@@ -28,6 +28,9 @@ pub fn parse_target(text: &str) -> Result<Console, String> {
         None => return Err("target URL has no host".into()),
     };
     let port = url.port().ok_or("target URL has no port")?;
+    if port == 0 {
+        return Err("port 0 is not a valid target".into());
+    }
     if url.path() != "" && url.path() != "/" {
         return Err("target URL must not have a path".into());
     }
@@ -75,11 +78,13 @@ pub fn host_port(text: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
+/// Percent-decodes URL userinfo as RFC 3986 says: `+` and `&` are themselves (form encoding's
+/// rules do not apply to userinfo).
 fn decode(s: &str) -> Result<String, String> {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| "bad percent-encoding in target credentials".to_string())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|v| v.into_owned())
+        .map_err(|_| "target credentials are not UTF-8 once percent-decoded".to_string())
 }
 
 #[cfg(test)]
@@ -126,6 +131,31 @@ mod tests {
         assert_eq!(
             parse_target("spice://h").unwrap_err(),
             "target URL has no port"
+        );
+    }
+
+    /// Found by fuzz/fuzz_targets/token_target.rs: a URL target took port 0, which a bare
+    /// `host:0` is refused for.
+    #[test]
+    fn port_0_is_refused_in_urls_too() {
+        let err = parse_target("vnc://u:a+b&c@h:0\t\0").unwrap_err();
+        assert_eq!(err, "port 0 is not a valid target");
+        assert_eq!(
+            parse_target("vnc://:pw@h05:00").unwrap_err(),
+            "port 0 is not a valid target"
+        );
+    }
+
+    /// Found by fuzz/fuzz_targets/token_target.rs: credentials were decoded with form rules,
+    /// so `+` became a space and `&` cut the value.
+    #[test]
+    fn credentials_are_rfc3986_userinfo() {
+        let c = parse_target("vnc://u%2Bv:a+b&c%20d@h:1").unwrap();
+        assert_eq!(c.username.as_deref(), Some("u+v"));
+        assert_eq!(c.password.as_deref(), Some("a+b&c d"));
+        assert_eq!(
+            parse_target("vnc://:%ff@h:1").unwrap_err(),
+            "target credentials are not UTF-8 once percent-decoded"
         );
     }
 }

@@ -235,26 +235,31 @@ impl TokenSource for RedisSource {
             location: self.location(token),
             detail,
         };
-        let text = String::from_utf8(value).map_err(|_| malformed("value is not UTF-8".into()))?;
-        let console = if text.trim_start().starts_with(['{', '"']) {
-            console_from_json_text(text.as_bytes())
-        } else {
-            parse_target(&text)
-        }
-        .map_err(malformed)?;
-        if console.single_use && consumed != 1 {
-            // Redis's JSON reader did not see what ours saw: refuse rather than hand out a
-            // single-use token that was not consumed.
-            return Err(malformed(
-                "single_use entry could not be consumed atomically".into(),
-            ));
-        }
-        Ok(console)
+        console_from_value(&value, consumed == 1).map_err(malformed)
     }
 
     fn describe(&self) -> String {
         self.shown.clone()
     }
+}
+
+/// Reads a key's value as a lookup does: a console object or a string target in JSON when it
+/// starts with `{` or `"`, else a plain target. `consumed` says whether the take script deleted
+/// the key; a `single_use` console it did not delete is refused. The error says what is wrong
+/// without repeating a password.
+pub fn console_from_value(value: &[u8], consumed: bool) -> Result<Console, String> {
+    let text = std::str::from_utf8(value).map_err(|_| "value is not UTF-8".to_string())?;
+    let console = if text.trim_start().starts_with(['{', '"']) {
+        console_from_json_text(text.as_bytes())
+    } else {
+        parse_target(text)
+    }?;
+    if console.single_use && !consumed {
+        // Redis's JSON reader did not see what ours saw: refuse rather than hand out a
+        // single-use token that was not consumed.
+        return Err("single_use entry could not be consumed atomically".into());
+    }
+    Ok(console)
 }
 
 /// Runs one command, its send and its reply bounded by `deadline`.

@@ -15,13 +15,13 @@
 //! whole 300 ms window; the integration tests cover it against QEMU).
 #![no_main]
 
-use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use consolegate_driver_api::{Driver, Kind, Session};
 use consolegate_fuzz::{
     server_socket, socket_pair, tls_accept, tls_options, tls_send, unused_client, unused_client_io,
+    wait,
 };
 use consolegate_spice_tls::{SpiceTls, SERIAL_SETTLE};
 use libfuzzer_sys::fuzz_target;
@@ -150,7 +150,9 @@ fuzz_target!(|data: &[u8]| {
                     match channel.read(&mut buf) {
                         Ok(0) => break,
                         Ok(n) => got.extend_from_slice(&buf[..n]),
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => wait(&fd),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            wait(&fd, libc::POLLIN)
+                        }
                         Err(e) => {
                             assert!(garbage, "read: {e}");
                             break;
@@ -166,15 +168,3 @@ fuzz_target!(|data: &[u8]| {
         }
     });
 });
-
-/// Waits (at most 10 s, a hang is a failure) for input on `fd`.
-fn wait(fd: &impl AsRawFd) {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let n = unsafe { libc::poll(&mut p, 1, 10_000) };
-    assert!(n == 1, "no progress within 10 s");
-}

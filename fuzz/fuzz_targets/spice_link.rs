@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use consolegate_driver_api::{Channel, Driver, Kind, Session};
 use consolegate_fuzz::{
-    server_socket, socket_pair, tls_accept, tls_options, tls_send, unused_client, unused_client_io,
+    server_socket, socket_pair, tls_accept, tls_options, tls_pull, tls_send, unused_client,
+    unused_client_io, wait,
 };
 use consolegate_spice_tls::SpiceTls;
 use libfuzzer_sys::fuzz_target;
@@ -126,11 +127,10 @@ fuzz_target!(|data: &[u8]| {
                         got.extend_from_slice(&buf[..n]);
                     }
                     if got.len() >= expected.len()
-                        || conn.read_tls(&mut hv).expect("read link") == 0
+                        || tls_pull(&mut conn, &mut hv).expect("link") == 0
                     {
                         break;
                     }
-                    conn.process_new_packets().expect("client records");
                 }
                 assert_eq!(got, expected, "the link message changed on the way");
                 if close_notify {
@@ -189,16 +189,4 @@ fn set_nonblocking(fd: &impl AsRawFd) {
         let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
         assert!(libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) == 0);
     }
-}
-
-/// Waits (at most 10 s, a hang is a failure) for `events` on `fd`.
-fn wait(fd: &impl AsRawFd, events: libc::c_short) {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let n = unsafe { libc::poll(&mut p, 1, 10_000) };
-    assert!(n == 1, "no progress within 10 s");
 }

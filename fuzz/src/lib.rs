@@ -12,7 +12,6 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use consolegate_driver_api::abi::{CgClientIo, CgStatus};
 use consolegate_driver_api::{ClientStream, Options, ServerSocket};
@@ -143,17 +142,15 @@ fn pki_file(name: &str) -> PathBuf {
 /// Plays the hypervisor's TLS server on `socket` until the handshake is done; `None` when the
 /// client gave up (the target then checks the client's error instead).
 pub fn tls_accept(socket: &mut UnixStream, tls13: bool) -> Option<rustls::ServerConnection> {
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
     let mut conn = rustls::ServerConnection::new(tls_server_config(tls13)).expect("server");
     while conn.is_handshaking() {
-        conn.complete_io(socket).ok()?;
+        tls_flush(&mut conn, socket).ok()?;
+        if tls_pull(&mut conn, socket).ok()? == 0 {
+            return None;
+        }
     }
     // TLS 1.3 session tickets go out after the handshake.
-    while conn.wants_write() {
-        conn.write_tls(socket).ok()?;
-    }
+    tls_flush(&mut conn, socket).ok()?;
     Some(conn)
 }
 
@@ -162,8 +159,55 @@ pub fn tls_send(conn: &mut rustls::ServerConnection, socket: &mut UnixStream, pl
     conn.writer()
         .write_all(plaintext)
         .expect("buffer plaintext");
+    tls_flush(conn, socket).expect("send TLS records");
+}
+
+/// Writes all pending TLS output.
+pub fn tls_flush(conn: &mut rustls::ServerConnection, socket: &mut UnixStream) -> io::Result<()> {
     while conn.wants_write() {
-        conn.write_tls(socket).expect("send TLS records");
+        retry_interrupted(|| conn.write_tls(socket))?;
+    }
+    Ok(())
+}
+
+/// One read of TLS records from `socket`, then their processing; `Ok(0)` at the end of the
+/// stream. No timeout: libFuzzer's `-timeout` catches a hang.
+pub fn tls_pull(conn: &mut rustls::ServerConnection, socket: &mut UnixStream) -> io::Result<usize> {
+    let n = retry_interrupted(|| conn.read_tls(socket))?;
+    if let Err(e) = conn.process_new_packets() {
+        let _ = tls_flush(conn, socket); // the alert, best effort
+        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+    }
+    Ok(n)
+}
+
+/// Runs `f` again while it fails with `Interrupted`: libFuzzer's timer signal (`-timeout`)
+/// interrupts blocking calls.
+pub fn retry_interrupted<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Waits for `events` on `fd` (`libc::POLLIN`, `libc::POLLOUT`); panics after 10 s without
+/// progress (the peer's side of the target is stuck).
+pub fn wait(fd: &impl AsRawFd, events: libc::c_short) {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, 10_000) };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        assert!(n == 1, "no progress within 10 s");
+        return;
     }
 }
 

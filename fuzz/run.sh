@@ -32,7 +32,7 @@ cargo fuzz build --sanitizer none || exit 1
 
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo fuzz list)
-bin=target/x86_64-unknown-linux-gnu/release
+bin=${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release
 failed=()
 for t in "${targets[@]}"; do
   mkdir -p "target/corpus/$t" "artifacts/$t" target/logs

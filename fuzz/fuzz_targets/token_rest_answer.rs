@@ -22,7 +22,9 @@ fn object(c: &Console) -> Value {
     };
     json!({
         "type": kind,
-        "address": c.address(),
+        // Brackets always: `address()` leaves them out when the host has no `:`, and a host
+        // may start with `[` (hosts are not checked; see README.md).
+        "address": format!("[{}]:{}", c.host, c.port),
         "username": c.username,
         "password": c.password,
         "single_use": c.single_use,

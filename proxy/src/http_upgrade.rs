@@ -48,6 +48,8 @@ pub enum BadUpgrade {
     Method,
     /// Older than HTTP/1.1.
     HttpVersion,
+    /// `Upgrade` does not name `websocket`.
+    Upgrade,
     /// `Connection` does not list `Upgrade`.
     Connection,
     /// `Sec-WebSocket-Version` is missing or not 13.
@@ -64,6 +66,7 @@ impl BadUpgrade {
         match self {
             BadUpgrade::Method => "a websocket upgrade must use GET",
             BadUpgrade::HttpVersion => "a websocket upgrade needs HTTP/1.1",
+            BadUpgrade::Upgrade => "the Upgrade header must name websocket",
             BadUpgrade::Connection => "the Connection header must include Upgrade",
             BadUpgrade::WebsocketVersion => {
                 "unsupported websocket version (send Sec-WebSocket-Version: 13)"
@@ -203,7 +206,8 @@ pub fn origin_allowed(request: &http::Request<()>, allowed: &[String]) -> bool {
     origin_host == host || strip_default(origin_host) == strip_default(&host)
 }
 
-/// Checks everything about a websocket upgrade request (method, HTTP version, `Connection`,
+/// Checks everything about a websocket upgrade request (method, HTTP version, `Upgrade`,
+/// `Connection`,
 /// `Sec-WebSocket-Version`, `Sec-WebSocket-Key`, subprotocol) and prepares the `101` answer,
 /// with the `binary` subprotocol when offered. Called before the token lookup.
 pub fn check_upgrade(request: &http::Request<()>) -> Result<UpgradeResponse, BadUpgrade> {
@@ -212,6 +216,9 @@ pub fn check_upgrade(request: &http::Request<()>) -> Result<UpgradeResponse, Bad
     }
     if request.version() < http::Version::HTTP_11 {
         return Err(BadUpgrade::HttpVersion);
+    }
+    if !is_websocket(request) {
+        return Err(BadUpgrade::Upgrade);
     }
     if !header_has_token(request, header::CONNECTION, "upgrade") {
         return Err(BadUpgrade::Connection);
@@ -373,6 +380,11 @@ mod tests {
         };
         assert_eq!(swap("GET", "POST"), BadUpgrade::Method);
         assert_eq!(swap("HTTP/1.1", "HTTP/1.0"), BadUpgrade::HttpVersion);
+        // Found by fuzz/ (http_request_head): a misspelt Upgrade header.
+        assert_eq!(
+            swap("Upgrade: websocket", "Apgrade: websocket"),
+            BadUpgrade::Upgrade
+        );
         assert_eq!(
             swap("keep-alive, Upgrade", "keep-alive"),
             BadUpgrade::Connection

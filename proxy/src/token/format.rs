@@ -54,7 +54,7 @@ pub fn check_token_format(token: &str) -> Result<(), FormatViolation> {
 
 /// For token files: `Ok` when an entry's token can be used, else what to report for the entry
 /// (a token that breaks the format can never be asked for, so its entry is dead).
-pub(crate) fn usable_entry_token(token: &str) -> Result<(), String> {
+pub fn usable_entry_token(token: &str) -> Result<(), String> {
     check_token_format(token).map_err(|v| format!("{v}, so no request can use this entry"))
 }
 

@@ -238,13 +238,7 @@ impl TokenSource for RedisSource {
             location: self.location(token),
             detail,
         };
-        let text = String::from_utf8(value).map_err(|_| malformed("value is not UTF-8".into()))?;
-        if text.trim_start().starts_with(['{', '"']) {
-            console_from_json_text(text.as_bytes())
-        } else {
-            parse_target(&text)
-        }
-        .map_err(malformed)
+        console_from_value(&value).map_err(malformed)
     }
 
     /// Deletes the key; only the caller whose `DEL` removed it gets `Ok`. (Should the
@@ -287,6 +281,18 @@ fn key_prefix(section: &Section, shown: &str) -> Result<String, TokenError> {
             );
             Ok(String::new())
         }
+    }
+}
+
+/// Reads a key's value as a lookup does: a console object or a string target in JSON when it
+/// starts with `{` or `"`, else a plain target. The error says what is wrong without repeating
+/// a password.
+pub fn console_from_value(value: &[u8]) -> Result<Console, String> {
+    let text = std::str::from_utf8(value).map_err(|_| "value is not UTF-8".to_string())?;
+    if text.trim_start().starts_with(['{', '"']) {
+        console_from_json_text(text.as_bytes())
+    } else {
+        parse_target(text)
     }
 }
 

@@ -28,6 +28,9 @@ pub fn parse_target(text: &str) -> Result<Console, String> {
         None => return Err("target URL has no host".into()),
     };
     let port = url.port().ok_or("target URL has no port")?;
+    if port == 0 {
+        return Err("port 0 is not a valid target".into());
+    }
     if url.path() != "" && url.path() != "/" {
         return Err("target URL must not have a path".into());
     }
@@ -184,6 +187,18 @@ mod tests {
         assert_eq!(
             parse_target("spice://h").unwrap_err(),
             "target URL has no port"
+        );
+    }
+
+    /// Found by fuzz/fuzz_targets/token_target.rs: a URL target took port 0, which a bare
+    /// `host:0` is refused for.
+    #[test]
+    fn port_0_is_refused_in_urls_too() {
+        let err = parse_target("vnc://u:a+b&c@h:0\t\0").unwrap_err();
+        assert_eq!(err, "port 0 is not a valid target");
+        assert_eq!(
+            parse_target("vnc://:pw@h05:00").unwrap_err(),
+            "port 0 is not a valid target"
         );
     }
 }

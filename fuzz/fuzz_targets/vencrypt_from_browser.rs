@@ -1,4 +1,5 @@
-//! The VeNCrypt driver's browser side (`client_handshake`): our ProtocolVersion, the
+//! The VNC drivers' browser side (`consolegate_rfb::browser`, which the vencrypt driver
+//! runs): our ProtocolVersion, the
 //! browser's, then security type None offered (`accept`) or an RFB failure with a reason
 //! (`refuse`), over an in-memory browser that sends the fuzzer's bytes.
 //!
@@ -12,8 +13,8 @@
 #![no_main]
 
 use consolegate_fuzz::Script;
-use consolegate_vencrypt::client_handshake::exchange_version;
-use consolegate_vencrypt::rfb::{parse_version, RfbVersion, MAX_REASON_LEN};
+use consolegate_rfb::browser::exchange_version;
+use consolegate_rfb::{parse_version, RfbVersion, MAX_REASON_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

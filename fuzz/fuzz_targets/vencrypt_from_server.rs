@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use consolegate_driver_api::{ConsoleRequest, Kind};
 use consolegate_fuzz::Script;
+use consolegate_rfb::security::MAX_SUBTYPES;
+use consolegate_rfb::{RfbVersion, Subtype, MAX_REASON_LEN};
 use consolegate_vencrypt::choose::{choose_subtype, Credentials};
-use consolegate_vencrypt::rfb::{RfbVersion, Subtype, MAX_REASON_LEN, MAX_SUBTYPES};
 use consolegate_vencrypt::server_handshake::{
     authenticate, expect_security_result, expect_security_types, expect_subtype_ack,
     expect_subtypes, expect_vencrypt_version, expect_version,

@@ -16,8 +16,9 @@ use std::sync::{Arc, OnceLock};
 use consolegate_driver_api::abi::{CgClientIo, CgStatus};
 use consolegate_driver_api::{Browser, ConsoleSocket, Options};
 
-/// A peer that sends `input` (then ends its stream) and records what it is sent, like the
-/// drivers' own `test_script` (which is private to their unit tests).
+/// A peer that sends `input` (then ends its stream) and records what it is sent, like
+/// `consolegate_rfb::script` for the drivers' unit tests, but borrowing its input and
+/// returning it in reads of a size the fuzzer picks.
 #[derive(Debug)]
 pub struct Script<'a> {
     input: &'a [u8],

@@ -108,7 +108,7 @@ fn qemu_offering_sasl_gets_not_implemented() {
     assert!(
         proxy
             .log()
-            .contains("the VNC server offers security types [20 SASL]"),
+            .contains("the VNC server offers security types [SASL(20)]"),
         "{}",
         proxy.log()
     );
@@ -123,19 +123,19 @@ fn qemu_offering_vencrypt_x509sasl_gets_not_implemented() {
     let log = proxy.log();
     let offers = |subtype| {
         log.contains(&format!(
-            "types [19 VeNCrypt], VeNCrypt subtypes [{subtype}]"
+            "types [VeNCrypt(19)], VeNCrypt subtypes [{subtype}]"
         ))
     };
-    assert!(offers("263 TLSSASL") || offers("264 X509SASL"), "{log}");
+    assert!(offers("TLSSASL(263)") || offers("X509SASL(264)"), "{log}");
 }
 
 #[test]
 fn qemu_without_sasl_is_reported_with_what_it_offers() {
     for (mode, offered) in [
-        (Mode::VncNone, "security types [1 None]"),
+        (Mode::VncNone, "security types [None(1)]"),
         (
             Mode::VncPassword("pw123456".into()),
-            "security types [2 VncAuth]",
+            "security types [VncAuth(2)]",
         ),
     ] {
         let qemu = Qemu::start(mode);

@@ -4,7 +4,9 @@ use std::io;
 use std::path::PathBuf;
 
 use consolegate_driver_api::abi::CgStatus;
+use consolegate_driver_api::deadline::is_timeout;
 use consolegate_driver_api::DriverError;
+use consolegate_rfb::WireError;
 
 use crate::options::{KEYS, SECTION};
 
@@ -104,9 +106,23 @@ impl SaslError {
 impl From<io::Error> for SaslError {
     /// Timeouts (the deadline-bounded socket says `TimedOut`) become [`SaslError::Timeout`].
     fn from(e: io::Error) -> Self {
-        match e.kind() {
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => SaslError::Timeout,
-            _ => SaslError::Io(e),
+        if is_timeout(&e) {
+            SaslError::Timeout
+        } else {
+            SaslError::Io(e)
+        }
+    }
+}
+
+impl From<WireError> for SaslError {
+    /// A length over its limit, or a field the step does not allow, is the server breaking
+    /// the protocol.
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Io(e) => e.into(),
+            e @ (WireError::TooLong { .. } | WireError::Unexpected(_)) => {
+                SaslError::Protocol(e.to_string())
+            }
         }
     }
 }

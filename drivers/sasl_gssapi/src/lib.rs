@@ -12,8 +12,9 @@
 //!    handshake timeout (for VeNCrypt, up to the subtype list, which comes before TLS). If the
 //!    server offers SASL (type 20, or VeNCrypt TLSSASL 263 / X509SASL 264) the session ends
 //!    with [`NOT_IMPLEMENTED`]; otherwise with what the server offered.
-//! 3. It tells the browser in RFB terms (version 3.8, then an empty security list and the
-//!    reason), so noVNC shows the message, and returns the error to the proxy.
+//! 3. It tells the browser in RFB terms (the shared [`consolegate_rfb::browser`] handshake:
+//!    version 3.8, then a failure with the reason), so noVNC shows the message, and returns
+//!    the error to the proxy.
 //!
 //! It never returns a channel, so nothing is ever relayed, least of all in cleartext.
 
@@ -21,18 +22,19 @@
 #![deny(missing_docs)]
 
 mod error;
+mod offer;
 mod options;
-mod rfb;
 
 use consolegate_driver_api::{
     browser_reason, export_driver, Browser, Channel, ConsoleRequest, ConsoleSocket, Driver,
     DriverError, Options,
 };
+use consolegate_rfb::browser;
 use consolegate_tls_client::{Deadline, DeadlineIo};
 
 pub use error::{SaslError, NOT_IMPLEMENTED};
+pub use offer::{read_offer, Offer};
 pub use options::{SaslOptions, SECTION};
-pub use rfb::{read_offer, refuse_client, Offer};
 
 /// The driver: its validated options (unused until SASL is implemented).
 #[derive(Debug)]
@@ -84,11 +86,12 @@ impl Driver for SaslGssapi {
             "Console unavailable: {}.",
             browser_reason(status, session.session_id)
         );
-        if let Err(e) = refuse_client(client, &reason) {
-            log::debug!(
+        match browser::exchange_version(client) {
+            Ok(browser) => browser.refuse(client, &reason),
+            Err(e) => log::debug!(
                 "session {}: cannot tell the browser in RFB: {e}",
                 session.session_id
-            );
+            ),
         }
         Err(failure.into())
     }

@@ -2,7 +2,7 @@
 //! configured preference and the session's credentials. Pure, so it is tested against a table.
 
 use crate::error::VencryptError;
-use crate::rfb::Subtype;
+use consolegate_rfb::Subtype;
 
 /// Which credentials the session has (from the token source).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

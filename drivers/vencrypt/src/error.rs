@@ -8,7 +8,7 @@ use consolegate_driver_api::abi::CgStatus;
 use consolegate_driver_api::{browser_reason, DriverError};
 use consolegate_tls_client::{TlsConfigError, TlsError};
 
-use crate::rfb::{list, SecurityType, Subtype};
+use consolegate_rfb::{list, SecurityType, Subtype, WireError};
 
 /// A step of the session handshake, named in timeouts and end-of-stream errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -279,6 +279,20 @@ impl VencryptError {
         )
     }
 
+    /// A wire failure in `phase` as the error it means there.
+    pub(crate) fn from_wire(e: WireError, phase: Phase) -> Self {
+        match e {
+            WireError::Io(e) => Self::from_io(e, phase),
+            WireError::TooLong { what, len, max } => {
+                VencryptError::LengthTooLarge { what, len, max }
+            }
+            WireError::Unexpected(reason) if phase.browser_side() => {
+                VencryptError::ClientRefused { reason }
+            }
+            WireError::Unexpected(detail) => VencryptError::Malformed { phase, detail },
+        }
+    }
+
     /// An I/O error of `phase` as the error it means there.
     pub(crate) fn from_io(e: io::Error, phase: Phase) -> Self {
         if phase.browser_side() {
@@ -307,6 +321,18 @@ impl VencryptError {
             TlsError::Io(source) => VencryptError::Io { phase, source },
             tls => VencryptError::Tls(tls),
         }
+    }
+}
+
+/// Names the step a wire operation belongs to: `read_u8(io).in_phase(Phase::Subtypes)?`.
+pub(crate) trait InPhase<T> {
+    /// The result, its failure as the [`VencryptError`] it means in `phase`.
+    fn in_phase(self, phase: Phase) -> Result<T, VencryptError>;
+}
+
+impl<T> InPhase<T> for Result<T, WireError> {
+    fn in_phase(self, phase: Phase) -> Result<T, VencryptError> {
+        self.map_err(|e| VencryptError::from_wire(e, phase))
     }
 }
 
@@ -356,6 +382,20 @@ mod tests {
         ));
         let e = VencryptError::from_io(eof(), Phase::ClientSecurity);
         assert_eq!(e.status(), CgStatus::CLIENT);
+        let e = VencryptError::from_wire(
+            WireError::Unexpected("it chose security type VncAuth(2)".into()),
+            Phase::ClientSecurity,
+        );
+        assert_eq!(
+            e.to_string(),
+            "the browser client broke the RFB handshake: it chose security type VncAuth(2)"
+        );
+        let e = VencryptError::from_io(eof(), Phase::ClientVersion);
+        assert_eq!(
+            e.to_string(),
+            "the browser client broke the RFB handshake: it closed the connection while \
+             exchanging ProtocolVersion with the browser"
+        );
         let tls = io::Error::new(io::ErrorKind::InvalidData, TlsError::UnknownCa);
         assert!(matches!(
             VencryptError::from_io(tls, Phase::VncChallenge),

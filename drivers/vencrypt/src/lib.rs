@@ -41,16 +41,14 @@ use consolegate_driver_api::{
 use consolegate_tls_client::{ConsoleTransport, Deadline, TlsChannel, TlsClient};
 
 pub mod choose;
-pub mod client_handshake;
 mod error;
 pub mod options;
-pub mod rfb;
 pub mod server_handshake;
-#[cfg(test)]
-mod test_script;
 pub mod vnc_auth;
-mod wire;
 
+use consolegate_rfb::{browser, Subtype};
+
+use error::InPhase;
 pub use error::{Phase, VencryptError};
 
 /// The VeNCrypt driver: the TLS client configuration and the subtype preference, read once
@@ -58,7 +56,7 @@ pub use error::{Phase, VencryptError};
 #[derive(Debug, Clone)]
 pub struct Vencrypt {
     tls: TlsClient,
-    subtypes: Vec<rfb::Subtype>,
+    subtypes: Vec<Subtype>,
 }
 
 impl Vencrypt {
@@ -70,7 +68,7 @@ impl Vencrypt {
     }
 
     /// A driver from a ready TLS client and a subtype preference.
-    pub fn new(tls: TlsClient, subtypes: Vec<rfb::Subtype>) -> Self {
+    pub fn new(tls: TlsClient, subtypes: Vec<Subtype>) -> Self {
         Self { tls, subtypes }
     }
 
@@ -85,10 +83,10 @@ impl Vencrypt {
     ) -> Result<TlsChannel<S>, VencryptError> {
         let id = session.session_id;
         let deadline = Deadline::after(session.handshake_timeout);
-        let browser = client_handshake::exchange_version(to_browser)?;
+        let browser = browser::exchange_version(to_browser).in_phase(Phase::ClientVersion)?;
         match server_handshake::run(&self.tls, &self.subtypes, session, console, deadline) {
             Ok(done) => {
-                browser.accept(to_browser)?;
+                browser.accept(to_browser).in_phase(Phase::ClientSecurity)?;
                 log::info!(
                     "session {id}: VeNCrypt {} with {}:{} (RFB {}); browser speaks RFB {}",
                     done.subtype,

@@ -4,7 +4,7 @@
 use consolegate_driver_api::Options;
 
 use crate::error::VencryptError;
-use crate::rfb::Subtype;
+use consolegate_rfb::Subtype;
 
 /// The INI section the driver reads.
 pub const SECTION: &str = "console_proxy_tls";

@@ -14,7 +14,7 @@
 //! 8. [`expect_security_result`].
 //!
 //! Every read is bounded by the session deadline through the socket's timeouts, and every
-//! length field by a `MAX_*` of [`rfb`](crate::rfb).
+//! length field by a `MAX_*` of [`consolegate_rfb::security`].
 
 use std::io::{Read, Write};
 
@@ -23,15 +23,19 @@ use consolegate_tls_client::{
     BlockingTls, ConsoleTransport, Deadline, DeadlineIo, TlsChannel, TlsClient,
 };
 
-use crate::choose::{choose_subtype, Credentials};
-use crate::error::{Phase, VencryptError};
-use crate::rfb::{
-    list, parse_version, RfbVersion, SecurityType, Subtype, MAX_PLAIN_CREDENTIAL_LEN,
+use consolegate_rfb::security::{
     MAX_SECURITY_TYPES, MAX_SUBTYPES, SECURITY_RESULT_OK, SUBTYPE_ACK_OK, VENCRYPT_VERSION,
-    VERSION_LEN, VNC_CHALLENGE_LEN,
+    VNC_CHALLENGE_LEN,
 };
+use consolegate_rfb::wire::{read_array, read_items, read_reason, read_u32, read_u8, write_all};
+use consolegate_rfb::{list, parse_version, RfbVersion, SecurityType, Subtype, VERSION_LEN};
+
+use crate::choose::{choose_subtype, Credentials};
+use crate::error::{InPhase, Phase, VencryptError};
 use crate::vnc_auth;
-use crate::wire::{read_array, read_reason, read_u32, read_u8, read_vec, write_all};
+
+/// Longest username or password sent for X509Plain, in bytes.
+pub const MAX_PLAIN_CREDENTIAL_LEN: usize = 1024;
 
 /// The hypervisor side once authenticated: the TLS channel positioned right after the
 /// SecurityResult (ClientInit comes next), and what was negotiated.
@@ -89,7 +93,7 @@ pub fn run<S: ConsoleTransport>(
 
 /// Step 1: reads the server's ProtocolVersion and answers with the version to speak.
 pub fn expect_version(io: &mut (impl Read + Write)) -> Result<RfbVersion, VencryptError> {
-    let got: [u8; VERSION_LEN] = read_array(io, Phase::ServerVersion)?;
+    let got: [u8; VERSION_LEN] = read_array(io).in_phase(Phase::ServerVersion)?;
     let (major, minor) = parse_version(&got).ok_or_else(|| VencryptError::Malformed {
         phase: Phase::ServerVersion,
         detail: format!(
@@ -102,7 +106,7 @@ pub fn expect_version(io: &mut (impl Read + Write)) -> Result<RfbVersion, Vencry
             detail: format!("the server speaks RFB {major}.{minor}, older than 3.3"),
         })?;
     log::debug!("server speaks RFB {major}.{minor}; using {version}");
-    write_all(io, version.wire(), Phase::ServerVersion)?;
+    write_all(io, version.wire()).in_phase(Phase::ServerVersion)?;
     Ok(version)
 }
 
@@ -114,10 +118,10 @@ pub fn expect_security_types(
     version: RfbVersion,
 ) -> Result<(), VencryptError> {
     if version == RfbVersion::V3_3 {
-        let picked = read_u32(io, Phase::SecurityTypes)?;
+        let picked = read_u32(io).in_phase(Phase::SecurityTypes)?;
         return match picked {
             0 => Err(VencryptError::ServerRefused {
-                reason: read_reason(io)?,
+                reason: read_reason(io).in_phase(Phase::FailureReason)?,
             }),
             19 => Ok(()),
             other => {
@@ -130,36 +134,31 @@ pub fn expect_security_types(
             }
         };
     }
-    let count = usize::from(read_u8(io, Phase::SecurityTypes)?);
+    let count = usize::from(read_u8(io).in_phase(Phase::SecurityTypes)?);
     if count == 0 {
         return Err(VencryptError::ServerRefused {
-            reason: read_reason(io)?,
+            reason: read_reason(io).in_phase(Phase::FailureReason)?,
         });
     }
-    let types = read_vec(
-        io,
-        count,
-        MAX_SECURITY_TYPES,
-        "security type list",
-        Phase::SecurityTypes,
-    )?;
+    let types = read_items(io, count, 1, MAX_SECURITY_TYPES, "security type list")
+        .in_phase(Phase::SecurityTypes)?;
     let offered: Vec<SecurityType> = types.into_iter().map(SecurityType::from_wire).collect();
     if !offered.contains(&SecurityType::VeNCrypt) {
         return Err(VencryptError::NoVencryptOffered { offered });
     }
-    write_all(io, &[SecurityType::VeNCrypt.wire()], Phase::SecurityTypes)
+    write_all(io, &[SecurityType::VeNCrypt.wire()]).in_phase(Phase::SecurityTypes)
 }
 
 /// Step 3: VeNCrypt version 0.2, which the server must support.
 pub fn expect_vencrypt_version(io: &mut (impl Read + Write)) -> Result<(), VencryptError> {
-    let [major, minor] = read_array(io, Phase::VencryptVersion)?;
+    let [major, minor] = read_array(io).in_phase(Phase::VencryptVersion)?;
     if (major, minor) < (VENCRYPT_VERSION[0], VENCRYPT_VERSION[1]) {
         return Err(VencryptError::VersionRejected {
             detail: format!("the server speaks VeNCrypt {major}.{minor}; 0.2 is required"),
         });
     }
-    write_all(io, &VENCRYPT_VERSION, Phase::VencryptVersion)?;
-    match read_u8(io, Phase::VencryptVersion)? {
+    write_all(io, &VENCRYPT_VERSION).in_phase(Phase::VencryptVersion)?;
+    match read_u8(io).in_phase(Phase::VencryptVersion)? {
         0 => Ok(()),
         status => Err(VencryptError::VersionRejected {
             detail: format!(
@@ -171,22 +170,9 @@ pub fn expect_vencrypt_version(io: &mut (impl Read + Write)) -> Result<(), Vencr
 
 /// Step 4: the subtype list (u8 count, u32 each).
 pub fn expect_subtypes(io: &mut impl Read) -> Result<Vec<Subtype>, VencryptError> {
-    let count = usize::from(read_u8(io, Phase::Subtypes)?);
-    let bytes = read_vec(
-        io,
-        count * 4,
-        MAX_SUBTYPES * 4,
-        "VeNCrypt subtype list",
-        Phase::Subtypes,
-    )
-    .map_err(|e| match e {
-        VencryptError::LengthTooLarge { what, .. } => VencryptError::LengthTooLarge {
-            what,
-            len: count as u64,
-            max: MAX_SUBTYPES,
-        },
-        e => e,
-    })?;
+    let count = usize::from(read_u8(io).in_phase(Phase::Subtypes)?);
+    let bytes = read_items(io, count, 4, MAX_SUBTYPES, "VeNCrypt subtype list")
+        .in_phase(Phase::Subtypes)?;
     Ok(bytes
         .chunks_exact(4)
         .map(|c| Subtype::from_wire(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
@@ -198,8 +184,8 @@ pub fn expect_subtype_ack(
     io: &mut (impl Read + Write),
     subtype: Subtype,
 ) -> Result<(), VencryptError> {
-    write_all(io, &subtype.wire().to_be_bytes(), Phase::SubtypeAck)?;
-    match read_u8(io, Phase::SubtypeAck)? {
+    write_all(io, &subtype.wire().to_be_bytes()).in_phase(Phase::SubtypeAck)?;
+    match read_u8(io).in_phase(Phase::SubtypeAck)? {
         SUBTYPE_ACK_OK => Ok(()),
         ack => Err(VencryptError::SubtypeRefused { subtype, ack }),
     }
@@ -216,12 +202,9 @@ pub fn authenticate(
     let password = session.password.unwrap_or_default();
     match subtype {
         Subtype::X509Vnc => {
-            let challenge: [u8; VNC_CHALLENGE_LEN] = read_array(io, Phase::VncChallenge)?;
-            write_all(
-                io,
-                &vnc_auth::response(password, &challenge),
-                Phase::VncChallenge,
-            )
+            let challenge: [u8; VNC_CHALLENGE_LEN] =
+                read_array(io).in_phase(Phase::VncChallenge)?;
+            write_all(io, &vnc_auth::response(password, &challenge)).in_phase(Phase::VncChallenge)
         }
         Subtype::X509Plain => {
             let user = session.username.unwrap_or_default().as_bytes();
@@ -241,7 +224,7 @@ pub fn authenticate(
             msg.extend_from_slice(&(pass.len() as u32).to_be_bytes());
             msg.extend_from_slice(user);
             msg.extend_from_slice(pass);
-            let sent = write_all(io, &msg, Phase::PlainCredentials);
+            let sent = write_all(io, &msg).in_phase(Phase::PlainCredentials);
             msg.fill(0);
             sent
         }
@@ -254,10 +237,10 @@ pub fn expect_security_result(
     io: &mut impl Read,
     version: RfbVersion,
 ) -> Result<(), VencryptError> {
-    match read_u32(io, Phase::SecurityResult)? {
+    match read_u32(io).in_phase(Phase::SecurityResult)? {
         SECURITY_RESULT_OK => Ok(()),
         code if version == RfbVersion::V3_8 => {
-            let reason = read_reason(io)?;
+            let reason = read_reason(io).in_phase(Phase::FailureReason)?;
             let reason = if reason.is_empty() {
                 format!("failure {code}, no reason given")
             } else {
@@ -274,7 +257,7 @@ pub fn expect_security_result(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_script::script;
+    use consolegate_rfb::script::script;
 
     #[test]
     fn version_answers() {

@@ -5,7 +5,7 @@ use des::cipher::generic_array::GenericArray;
 use des::cipher::{BlockEncrypt, KeyInit};
 use des::Des;
 
-use crate::rfb::VNC_CHALLENGE_LEN;
+use consolegate_rfb::security::VNC_CHALLENGE_LEN;
 
 /// The response to `challenge` for `password`. Only the first 8 bytes of the password count
 /// (longer passwords are truncated, as every VNC server does).

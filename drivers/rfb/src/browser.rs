@@ -4,16 +4,15 @@
 //! Two steps around the hypervisor side: [`exchange_version`] first (we send 3.8, the browser
 //! answers its version), then, once the hypervisor side is done, [`AwaitServer::accept`]
 //! (offer None) or [`AwaitServer::refuse`] (report the failure in RFB terms so that noVNC
-//! shows a real message).
+//! shows a real message). A browser that breaks the handshake gets
+//! [`WireError::Unexpected`] with what it did.
 
 use std::io::{Read, Write};
 
-use crate::error::{Phase, VencryptError};
-use crate::rfb::{
-    parse_version, RfbVersion, SecurityType, SECURITY_RESULT_FAILED, SECURITY_RESULT_OK,
-    VERSION_LEN,
-};
-use crate::wire::{read_array, read_u8, with_reason, write_all};
+use crate::reason::with_reason;
+use crate::security::{SecurityType, SECURITY_RESULT_FAILED, SECURITY_RESULT_OK};
+use crate::version::{parse_version, RfbVersion, VERSION_LEN};
+use crate::wire::{read_array, read_u8, write_all, WireError};
 
 /// The browser after the ProtocolVersion exchange, waiting for its security types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,16 +21,16 @@ pub struct AwaitServer {
 }
 
 /// Sends our ProtocolVersion (3.8) and reads the browser's.
-pub fn exchange_version(client: &mut (impl Read + Write)) -> Result<AwaitServer, VencryptError> {
-    write_all(client, RfbVersion::V3_8.wire(), Phase::ClientVersion)?;
-    let got: [u8; VERSION_LEN] = read_array(client, Phase::ClientVersion)?;
+pub fn exchange_version(client: &mut (impl Read + Write)) -> Result<AwaitServer, WireError> {
+    write_all(client, RfbVersion::V3_8.wire())?;
+    let got: [u8; VERSION_LEN] = read_array(client)?;
     let version = parse_version(&got)
         .and_then(|(major, minor)| RfbVersion::for_client(major, minor))
-        .ok_or_else(|| VencryptError::ClientRefused {
-            reason: format!(
+        .ok_or_else(|| {
+            WireError::Unexpected(format!(
                 "it answered ProtocolVersion \"{}\", not RFB 3.3, 3.7 or 3.8",
                 got.escape_ascii()
-            ),
+            ))
         })?;
     Ok(AwaitServer { version })
 }
@@ -45,21 +44,15 @@ impl AwaitServer {
     /// Completes the browser's security handshake with type None: 3.3 gets the type
     /// (no SecurityResult), 3.7 the list and no SecurityResult, 3.8 the list and a successful
     /// SecurityResult. The browser's ClientInit follows, for the relay.
-    pub fn accept(self, client: &mut (impl Read + Write)) -> Result<(), VencryptError> {
+    pub fn accept(self, client: &mut (impl Read + Write)) -> Result<(), WireError> {
         match self.version {
-            RfbVersion::V3_3 => write_all(
-                client,
-                &u32::from(SecurityType::None.wire()).to_be_bytes(),
-                Phase::ClientSecurity,
-            ),
+            RfbVersion::V3_3 => {
+                write_all(client, &u32::from(SecurityType::None.wire()).to_be_bytes())
+            }
             RfbVersion::V3_7 => offer_none(client),
             RfbVersion::V3_8 => {
                 offer_none(client)?;
-                write_all(
-                    client,
-                    &SECURITY_RESULT_OK.to_be_bytes(),
-                    Phase::ClientSecurity,
-                )
+                write_all(client, &SECURITY_RESULT_OK.to_be_bytes())
             }
         }
     }
@@ -70,15 +63,11 @@ impl AwaitServer {
     /// a browser that went away is only logged.
     pub fn refuse(self, client: &mut (impl Read + Write), reason: &str) {
         let sent = match self.version {
-            RfbVersion::V3_3 => {
-                write_all(client, &with_reason(&[0; 4], reason), Phase::ClientSecurity)
-            }
-            RfbVersion::V3_7 => {
-                write_all(client, &with_reason(&[0], reason), Phase::ClientSecurity)
-            }
+            RfbVersion::V3_3 => write_all(client, &with_reason(&[0; 4], reason)),
+            RfbVersion::V3_7 => write_all(client, &with_reason(&[0], reason)),
             RfbVersion::V3_8 => offer_none(client).and_then(|()| {
                 let result = SECURITY_RESULT_FAILED.to_be_bytes();
-                write_all(client, &with_reason(&result, reason), Phase::ClientSecurity)
+                write_all(client, &with_reason(&result, reason))
             }),
         };
         if let Err(e) = sent {
@@ -88,28 +77,24 @@ impl AwaitServer {
 }
 
 /// Offers the one security type None and reads the browser's choice, which must be None.
-fn offer_none(client: &mut (impl Read + Write)) -> Result<(), VencryptError> {
-    write_all(
-        client,
-        &[1, SecurityType::None.wire()],
-        Phase::ClientSecurity,
-    )?;
-    match SecurityType::from_wire(read_u8(client, Phase::ClientSecurity)?) {
+fn offer_none(client: &mut (impl Read + Write)) -> Result<(), WireError> {
+    write_all(client, &[1, SecurityType::None.wire()])?;
+    match SecurityType::from_wire(read_u8(client)?) {
         SecurityType::None => Ok(()),
-        other => Err(VencryptError::ClientRefused {
-            reason: format!("it chose security type {other}, but only None(1) was offered"),
-        }),
+        other => Err(WireError::Unexpected(format!(
+            "it chose security type {other}, but only None(1) was offered"
+        ))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_script::script;
+    use crate::script::script;
 
     /// Runs the browser side against `input`, accepting or refusing; returns what was sent
     /// after our ProtocolVersion.
-    fn browser(input: &[u8], refuse: Option<&str>) -> Result<Vec<u8>, VencryptError> {
+    fn browser(input: &[u8], refuse: Option<&str>) -> Result<Vec<u8>, WireError> {
         let mut s = script(input);
         let state = exchange_version(&mut s)?;
         match refuse {
@@ -151,8 +136,7 @@ mod tests {
         let e = browser(b"RFB 003.008\n\x02", None).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "the browser client broke the RFB handshake: it chose security type VncAuth(2), but \
-             only None(1) was offered"
+            "it chose security type VncAuth(2), but only None(1) was offered"
         );
         let e = browser(b"GET / HTTP/1.1\r\n", None).unwrap_err();
         assert!(
@@ -162,8 +146,9 @@ mod tests {
         let e = browser(b"RFB 004.001\n", None).unwrap_err();
         assert!(e.to_string().contains("not RFB 3.3, 3.7 or 3.8"), "{e}");
         let e = browser(b"RFB 003", None).unwrap_err();
-        assert!(e
-            .to_string()
-            .contains("closed the connection while exchanging ProtocolVersion"));
+        assert!(
+            matches!(&e, WireError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof),
+            "{e:?}"
+        );
     }
 }

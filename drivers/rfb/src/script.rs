@@ -1,15 +1,19 @@
-//! A scripted byte peer for the step functions' unit tests: reads come from a fixed input,
-//! writes are collected. (The integration tests in `tests/` use real peers.)
+//! A scripted byte peer for the step functions' unit tests (feature `script`, never in a
+//! release): reads come from a fixed input, writes are collected. The integration tests in
+//! `tests/` use real peers.
 
 use std::io::{Cursor, Read, Write};
 
-pub(crate) struct Script {
+/// A peer that sends a fixed input, then ends the stream, and keeps what it is sent.
+#[derive(Debug)]
+pub struct Script {
     input: Cursor<Vec<u8>>,
-    pub(crate) output: Vec<u8>,
+    /// Everything written to the peer.
+    pub output: Vec<u8>,
 }
 
 /// A peer that will send `input`, then end the stream.
-pub(crate) fn script(input: &[u8]) -> Script {
+pub fn script(input: &[u8]) -> Script {
     Script {
         input: Cursor::new(input.to_vec()),
         output: Vec::new(),

@@ -1,97 +1,22 @@
-//! RFB (RFC 6143) and VeNCrypt wire facts: protocol versions, security types and VeNCrypt
-//! subtypes with their wire numbers, and the `MAX_*` limits every length field is checked
-//! against.
+//! RFB security types and VeNCrypt subtypes with their wire numbers and names, the limits on
+//! their lists, and the few fixed values of the security handshake.
 
 use std::fmt;
 
-/// Length of a ProtocolVersion message (`"RFB xxx.yyy\n"`).
-pub const VERSION_LEN: usize = 12;
 /// Most security types accepted in a server's list (real servers list fewer than ten).
 pub const MAX_SECURITY_TYPES: usize = 32;
 /// Most VeNCrypt subtypes accepted in a server's list (Xvnc lists five).
 pub const MAX_SUBTYPES: usize = 32;
-/// Longest failure reason accepted from a server, in bytes.
-pub const MAX_REASON_LEN: usize = 4096;
 /// Length of the VNC authentication challenge and response.
 pub const VNC_CHALLENGE_LEN: usize = 16;
-/// Longest username or password sent for X509Plain, in bytes.
-pub const MAX_PLAIN_CREDENTIAL_LEN: usize = 1024;
-
 /// SecurityResult: success.
 pub const SECURITY_RESULT_OK: u32 = 0;
 /// SecurityResult: failure.
 pub const SECURITY_RESULT_FAILED: u32 = 1;
-/// The VeNCrypt version this driver speaks: 0.2.
+/// The VeNCrypt version spoken: 0.2.
 pub const VENCRYPT_VERSION: [u8; 2] = [0, 2];
 /// The VeNCrypt subtype acknowledgement meaning "accepted" (VeNCrypt 0.2).
 pub const SUBTYPE_ACK_OK: u8 = 1;
-
-/// The RFB versions there are (RFC 6143 §7.1.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum RfbVersion {
-    /// 3.3: the server picks the security type; no failure reasons after authentication.
-    V3_3,
-    /// 3.7: the client picks from a list; SecurityResult only after authentication.
-    V3_7,
-    /// 3.8: as 3.7, plus SecurityResult after None and failure reasons.
-    V3_8,
-}
-
-impl RfbVersion {
-    /// The ProtocolVersion message for this version.
-    pub fn wire(self) -> &'static [u8; VERSION_LEN] {
-        match self {
-            RfbVersion::V3_3 => b"RFB 003.003\n",
-            RfbVersion::V3_7 => b"RFB 003.007\n",
-            RfbVersion::V3_8 => b"RFB 003.008\n",
-        }
-    }
-
-    /// The version to speak with a server that announced `major.minor`: the highest both
-    /// know. Servers announcing 3.8 or later (including Apple's 3.889 and RealVNC's 4.x/5.x)
-    /// get 3.8; 3.4 to 3.6 are treated as 3.3 (RFC 6143 §7.1.1). Below 3.3: `None`.
-    pub fn for_server(major: u16, minor: u16) -> Option<Self> {
-        match (major, minor) {
-            (3, 8..) | (4.., _) => Some(RfbVersion::V3_8),
-            (3, 7) => Some(RfbVersion::V3_7),
-            (3, 3..=6) => Some(RfbVersion::V3_3),
-            _ => None,
-        }
-    }
-
-    /// The version a client that answered `major.minor` to our 3.8 gets: as
-    /// [`for_server`](Self::for_server), except that a client may not ask for more than 3.8.
-    pub fn for_client(major: u16, minor: u16) -> Option<Self> {
-        match (major, minor) {
-            (3, 8) => Some(RfbVersion::V3_8),
-            (3, 9..) | (4.., _) => None,
-            _ => Self::for_server(major, minor),
-        }
-    }
-}
-
-impl fmt::Display for RfbVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RfbVersion::V3_3 => "3.3",
-            RfbVersion::V3_7 => "3.7",
-            RfbVersion::V3_8 => "3.8",
-        })
-    }
-}
-
-/// Parses a ProtocolVersion message: `"RFB "`, three digits, `"."`, three digits, `"\n"`.
-pub fn parse_version(bytes: &[u8; VERSION_LEN]) -> Option<(u16, u16)> {
-    let digits = |s: &[u8]| -> Option<u16> {
-        s.iter().try_fold(0u16, |n, &b| {
-            b.is_ascii_digit().then(|| n * 10 + u16::from(b - b'0'))
-        })
-    };
-    if &bytes[..4] != b"RFB " || bytes[7] != b'.' || bytes[11] != b'\n' {
-        return None;
-    }
-    Some((digits(&bytes[4..7])?, digits(&bytes[8..11])?))
-}
 
 /// An RFB security type (one byte on the wire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +29,8 @@ pub enum SecurityType {
     VncAuth,
     /// 19: VeNCrypt.
     VeNCrypt,
+    /// 20: SASL.
+    Sasl,
     /// Any other type.
     Other(u8),
 }
@@ -116,6 +43,7 @@ impl SecurityType {
             1 => SecurityType::None,
             2 => SecurityType::VncAuth,
             19 => SecurityType::VeNCrypt,
+            20 => SecurityType::Sasl,
             n => SecurityType::Other(n),
         }
     }
@@ -127,6 +55,7 @@ impl SecurityType {
             SecurityType::None => 1,
             SecurityType::VncAuth => 2,
             SecurityType::VeNCrypt => 19,
+            SecurityType::Sasl => 20,
             SecurityType::Other(n) => n,
         }
     }
@@ -139,6 +68,7 @@ impl fmt::Display for SecurityType {
             SecurityType::None => write!(f, "None(1)"),
             SecurityType::VncAuth => write!(f, "VncAuth(2)"),
             SecurityType::VeNCrypt => write!(f, "VeNCrypt(19)"),
+            SecurityType::Sasl => write!(f, "SASL(20)"),
             SecurityType::Other(n) => write!(f, "{n}"),
         }
     }
@@ -219,7 +149,13 @@ impl Subtype {
             .map(|(s, _, _)| *s)
     }
 
-    /// Whether this subtype runs TLS with certificates (the only ones this driver uses).
+    /// Whether this subtype carries SASL (TLSSASL or X509SASL).
+    pub fn is_sasl(self) -> bool {
+        matches!(self, Subtype::TlsSasl | Subtype::X509Sasl)
+    }
+
+    /// Whether this subtype runs TLS with certificates (the only ones the vencrypt driver
+    /// uses).
     pub fn is_x509(self) -> bool {
         matches!(
             self,
@@ -250,50 +186,9 @@ pub fn list<T: fmt::Display>(items: &[T]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// A server's failure reason as text for logs and messages: lossy UTF-8, trailing NULs
-/// removed (QEMU counts one in the length), control characters escaped.
-pub fn reason_text(bytes: &[u8]) -> String {
-    let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
-    String::from_utf8_lossy(&bytes[..end])
-        .chars()
-        .flat_map(char::escape_debug)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_parse_and_negotiate() {
-        assert_eq!(parse_version(b"RFB 003.008\n"), Some((3, 8)));
-        assert_eq!(parse_version(b"RFB 003.889\n"), Some((3, 889)));
-        assert_eq!(parse_version(b"RFB 003.00x\n"), None);
-        assert_eq!(parse_version(b"RFB 003.008 "), None);
-        assert_eq!(parse_version(b"HTTP/1.1 400"), None);
-        let cases = [
-            ((3, 3), Some(RfbVersion::V3_3), Some(RfbVersion::V3_3)),
-            ((3, 5), Some(RfbVersion::V3_3), Some(RfbVersion::V3_3)),
-            ((3, 7), Some(RfbVersion::V3_7), Some(RfbVersion::V3_7)),
-            ((3, 8), Some(RfbVersion::V3_8), Some(RfbVersion::V3_8)),
-            ((3, 889), Some(RfbVersion::V3_8), None),
-            ((4, 1), Some(RfbVersion::V3_8), None),
-            ((3, 2), None, None),
-            ((2, 9), None, None),
-        ];
-        for ((major, minor), server, client) in cases {
-            assert_eq!(
-                RfbVersion::for_server(major, minor),
-                server,
-                "{major}.{minor}"
-            );
-            assert_eq!(
-                RfbVersion::for_client(major, minor),
-                client,
-                "{major}.{minor}"
-            );
-        }
-    }
 
     #[test]
     fn subtype_numbers_and_names() {
@@ -309,15 +204,10 @@ mod tests {
             list(&[SecurityType::None, SecurityType::from_wire(16)]),
             "[None(1), 16]"
         );
-    }
-
-    #[test]
-    fn reasons_lose_the_trailing_nul_and_control_characters() {
-        assert_eq!(
-            reason_text(b"Authentication failed\0"),
-            "Authentication failed"
-        );
-        assert_eq!(reason_text(b"a\nb\x1b\xff"), "a\\nb\\u{1b}\u{fffd}");
-        assert_eq!(reason_text(b"\0\0"), "");
+        for n in 0..=255 {
+            assert_eq!(SecurityType::from_wire(n).wire(), n);
+        }
+        assert_eq!(SecurityType::from_wire(20).to_string(), "SASL(20)");
+        assert!(Subtype::from_wire(264).is_sasl() && !Subtype::X509Vnc.is_sasl());
     }
 }

@@ -42,6 +42,11 @@ fn serial_bytes_round_trip_through_the_echo_guest_in_binary_and_text_frames() {
     assert!(binary.len() <= MAX_WRITE);
     ws.write_all(binary).unwrap();
     read_until(&mut ws, "binary-frame:1", Duration::from_secs(10));
+    // QEMU 7.2 sizes its next read from the UART's free FIFO space as its main loop last saw
+    // it, and leaves the rest of a TLS record inside gnutls until another record comes (see
+    // /work/shared/peers/README.md, "QEMU 7.2 TLS chardev bug"). The guest has drained the
+    // FIFO once the echo is back; give the main loop time to see that before the next record.
+    std::thread::sleep(Duration::from_millis(500));
     ws.socket.send(Message::text("text-frame:2")).unwrap();
     read_until(&mut ws, "text-frame:2", Duration::from_secs(10));
     assert!(proxy

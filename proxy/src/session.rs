@@ -199,8 +199,12 @@ fn open(
     };
     audit.kind = console.kind.to_string();
     audit.target = console.address();
-    let Some(driver) = shared.drivers.for_kind(console.kind) else {
-        return Err(refuse(&mut browser, SessionError::NoDriver(console.kind)));
+    let driver = match shared
+        .drivers
+        .for_console(console.kind, console.driver.as_deref())
+    {
+        Ok(driver) => driver,
+        Err(e) => return Err(refuse(&mut browser, e)),
     };
     audit.driver = driver.name().to_string();
     let allowed = config.allowed_targets.as_ref();

@@ -84,6 +84,8 @@ pub struct Config {
     rust_log: Option<String>,
     /// The daemon to run, instead of [`binary`].
     daemon: Option<PathBuf>,
+    /// Extra environment variables of the daemon (a test realm's `KRB5_CONFIG`).
+    env: Vec<(String, String)>,
 }
 
 impl Default for Config {
@@ -107,6 +109,7 @@ impl Config {
             raw: None,
             rust_log: None,
             daemon: None,
+            env: Vec::new(),
         };
         let port = config.port();
         config
@@ -262,6 +265,12 @@ impl Config {
         out
     }
 
+    /// Sets `key=value` in the daemon's environment (and `--check-config`'s).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
     /// Runs the proxy with `RUST_LOG=level`.
     pub fn rust_log(mut self, level: &str) -> Self {
         self.rust_log = Some(level.into());
@@ -293,6 +302,7 @@ pub fn check_config(config: &Config) -> (i32, String) {
         .arg("--config")
         .arg(&path)
         .env("RUST_LOG", rust_log())
+        .envs(config.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", daemon.display()));
@@ -364,6 +374,7 @@ impl Proxy {
             .arg("--config")
             .arg(&path)
             .env("RUST_LOG", config.rust_log.clone().unwrap_or_else(rust_log))
+            .envs(config.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(stderr.try_clone().expect("dup stderr.log"))
             .stderr(stderr);

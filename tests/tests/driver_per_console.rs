@@ -58,12 +58,11 @@ fn each_console_gets_the_driver_it_names_or_the_first_for_its_kind() {
         refusal.body.trim_end(),
         "consolegate: the console's driver is not loaded"
     );
-    let log = proxy.log();
+    let needle = "the console names driver 'noop', which is not loaded for vnc consoles (see \
+                  console_proxy_security_driver)";
     assert!(
-        log.contains(
-            "the console names driver 'noop', which is not loaded for vnc consoles (see \
-             console_proxy_security_driver)"
-        ),
-        "{log}"
+        proxy.wait_for_log(needle, Duration::from_secs(5)).is_some(),
+        "{}",
+        proxy.log()
     );
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use consolegate_driver_api::abi::CgStatus;
 use consolegate_driver_api::deadline::is_timeout;
 use consolegate_driver_api::{browser_reason, DriverError};
+use consolegate_rfb::server::ServerStepError;
 use consolegate_rfb::{list, SecurityType, Subtype, WireError};
 use consolegate_tls_client::{TlsConfigError, TlsError};
 
@@ -301,6 +302,22 @@ impl From<WireError> for SaslError {
             e @ (WireError::TooLong { .. } | WireError::Unexpected(_)) => {
                 SaslError::Protocol(e.to_string())
             }
+        }
+    }
+}
+
+impl From<ServerStepError> for SaslError {
+    /// The first steps' failures: not RFB, refused, or a version the driver cannot speak.
+    fn from(e: ServerStepError) -> Self {
+        match e {
+            ServerStepError::Wire(e) => e.into(),
+            ServerStepError::NotRfb { greeting } => SaslError::NotRfb {
+                greeting: format!("\"{greeting}\""),
+            },
+            ServerStepError::Refused { reason } => SaslError::ServerRefused { reason },
+            e @ (ServerStepError::TooOld { .. }
+            | ServerStepError::VencryptTooOld { .. }
+            | ServerStepError::VencryptRefused { .. }) => SaslError::Protocol(e.to_string()),
         }
     }
 }

@@ -16,11 +16,10 @@
 use std::io::{Read, Write};
 
 use consolegate_driver_api::{Channel, ConsoleRequest, ConsoleSocket};
-use consolegate_rfb::security::{
-    MAX_SECURITY_TYPES, MAX_SUBTYPES, SECURITY_RESULT_OK, SUBTYPE_ACK_OK, VENCRYPT_VERSION,
-};
-use consolegate_rfb::wire::{read_array, read_items, read_reason, read_u32, read_u8, write_all};
-use consolegate_rfb::{parse_version, RfbVersion, SecurityType, Subtype, VERSION_LEN};
+use consolegate_rfb::security::{SECURITY_RESULT_OK, SUBTYPE_ACK_OK};
+use consolegate_rfb::server;
+use consolegate_rfb::wire::{read_reason, read_u32, write_all};
+use consolegate_rfb::{RfbVersion, SecurityType, Subtype};
 use consolegate_tls_client::{BlockingTls, Deadline, DeadlineIo, TlsClient};
 
 use crate::cyrus::{Credentials, CyrusError, SaslClient, Security};
@@ -75,34 +74,8 @@ pub fn choose_route(
     io: &mut (impl Read + Write),
     tls_configured: bool,
 ) -> Result<Route, SaslError> {
-    let greeting: [u8; VERSION_LEN] = read_array(io)?;
-    let (major, minor) = parse_version(&greeting).ok_or_else(|| SaslError::NotRfb {
-        greeting: format!("\"{}\"", greeting.escape_ascii()),
-    })?;
-    let version = RfbVersion::for_server(major, minor)
-        .ok_or_else(|| SaslError::Protocol(format!("unsupported RFB version {major}.{minor}")))?;
-    write_all(io, version.wire())?;
-    let types: Vec<SecurityType> = if version == RfbVersion::V3_3 {
-        match read_u32(io)? {
-            0 => {
-                return Err(SaslError::ServerRefused {
-                    reason: read_reason(io)?,
-                })
-            }
-            t => vec![u8::try_from(t).map_or(SecurityType::Other(0), SecurityType::from_wire)],
-        }
-    } else {
-        let count = usize::from(read_u8(io)?);
-        if count == 0 {
-            return Err(SaslError::ServerRefused {
-                reason: read_reason(io)?,
-            });
-        }
-        read_items(io, count, 1, MAX_SECURITY_TYPES, "security type list")?
-            .into_iter()
-            .map(SecurityType::from_wire)
-            .collect()
-    };
+    let version = server::exchange_version(io)?;
+    let types = server::read_security_types(io, version)?;
     let vencrypt = types.contains(&SecurityType::VeNCrypt) && version != RfbVersion::V3_3;
     if vencrypt && (tls_configured || !types.contains(&SecurityType::Sasl)) {
         write_all(io, &[SecurityType::VeNCrypt.wire()])?;
@@ -124,24 +97,8 @@ fn choose_x509sasl(
     types: &[SecurityType],
     tls_configured: bool,
 ) -> Result<(), SaslError> {
-    let version: [u8; 2] = read_array(io)?;
-    if version < VENCRYPT_VERSION {
-        return Err(SaslError::Protocol(format!(
-            "VeNCrypt version {}.{} (only 0.2 is understood)",
-            version[0], version[1]
-        )));
-    }
-    write_all(io, &VENCRYPT_VERSION)?;
-    if read_u8(io)? != 0 {
-        return Err(SaslError::Protocol(
-            "the server refused VeNCrypt version 0.2".into(),
-        ));
-    }
-    let count = usize::from(read_u8(io)?);
-    let subtypes: Vec<Subtype> = read_items(io, count, 4, MAX_SUBTYPES, "VeNCrypt subtype list")?
-        .chunks_exact(4)
-        .map(|c| Subtype::from_wire(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-        .collect();
+    server::negotiate_vencrypt_version(io)?;
+    let subtypes = server::read_subtypes(io)?;
     if !subtypes.contains(&Subtype::X509Sasl) {
         return Err(if subtypes.contains(&Subtype::TlsSasl) {
             SaslError::AnonymousTls { offered: subtypes }
@@ -152,8 +109,7 @@ fn choose_x509sasl(
     if !tls_configured {
         return Err(SaslError::TlsNotConfigured);
     }
-    write_all(io, &Subtype::X509Sasl.wire().to_be_bytes())?;
-    match read_u8(io)? {
+    match server::send_subtype(io, Subtype::X509Sasl)? {
         SUBTYPE_ACK_OK => Ok(()),
         ack => Err(SaslError::Protocol(format!(
             "the server did not accept VeNCrypt subtype X509SASL(263) (ack {ack})"

@@ -382,3 +382,39 @@ fn x509sasl_without_console_proxy_tls_is_a_configuration_error() {
         "{detail}"
     );
 }
+
+/// Twenty sessions in a row through one proxy, ten per mechanism inside X509SASL and ten
+/// with GSSAPI over type 20: each reaches ServerInit (cyrus-sasl's lock, the in-memory ticket
+/// cache and the connections' disposal hold up). Prints the median, min and max set-up times.
+#[test]
+fn sequential_sessions_each_reach_server_init() {
+    let realm = Realm::start();
+    let layered = SaslQemu::start(&realm, "gssapi", Wire::Plain);
+    let tls = SaslQemu::start(&realm, "gssapi scram-sha-256", Wire::X509);
+    let scram_target = format!("vnc://{SCRAM_USER}:{SCRAM_PASSWORD}@{}", tls.addr());
+    for (what, target, mechanisms) in [
+        ("GSSAPI type 20", layered.addr(), "GSSAPI"),
+        ("GSSAPI in X509SASL", tls.addr(), "GSSAPI"),
+        ("SCRAM-SHA-256 in X509SASL", scram_target, "SCRAM-SHA-256"),
+    ] {
+        let proxy = Proxy::start(
+            proxy_config(&realm)
+                .section("console_proxy_sasl", "mechanisms", mechanisms)
+                .token(TOKEN, &target),
+        );
+        let mut times: Vec<Duration> = (0..10)
+            .map(|_| {
+                let (ws, init, took) = server_init(&proxy);
+                assert!(init.name.starts_with("QEMU"), "{init:?}");
+                ws.close();
+                took
+            })
+            .collect();
+        times.sort();
+        eprintln!(
+            "FIGURE {what}: websocket open to ServerInit over 10 sessions: median {:?}, min {:?}, \
+             max {:?}",
+            times[5], times[0], times[9]
+        );
+    }
+}

@@ -256,6 +256,8 @@ impl Daemon {
             "shutting down: {} sessions, waiting up to {drain:?}",
             sessions.active()
         );
+        // Kept-alive connections between two static requests hold no work: close them now.
+        sessions.close_idle();
         if !wait_for_no_sessions(sessions, Instant::now() + drain) {
             log::info!("closing {} remaining sessions", sessions.active());
             sessions.close_all();

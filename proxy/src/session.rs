@@ -28,6 +28,7 @@ use crate::driver::{DriverChannel, DriverRegistry};
 use crate::error::{self, SessionError};
 use crate::http_upgrade::{self, RequestError};
 use crate::listener::TlsIdentity;
+use crate::refusal_check;
 use crate::relay;
 use crate::sessions::{Registration, Sessions};
 use crate::static_files;
@@ -152,6 +153,18 @@ fn open(
         }
     };
     audit.request_seen = true;
+    if refusal_check::is_check(&request.request) {
+        refusal_check::check(&request.request, shared).map_err(|e| refuse(&mut browser, e))?;
+        let transport = browser.transport();
+        http_upgrade::write_refusal(
+            &mut browser,
+            refusal_check::PASSED.0,
+            refusal_check::PASSED.1,
+            transport,
+        )
+        .map_err(SessionError::Client)?;
+        return Ok(Opened::Done("refusal check passed".into()));
+    }
     if !http_upgrade::is_websocket(&request.request) {
         return match &config.web {
             Some(root) => {

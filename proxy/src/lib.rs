@@ -23,6 +23,7 @@ pub mod driver;
 pub mod error;
 pub mod http_upgrade;
 pub mod listener;
+pub mod refusal_check;
 pub mod relay;
 pub mod session;
 pub mod sessions;

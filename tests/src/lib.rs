@@ -10,6 +10,7 @@
 //! ([`resolver`]), an MIT KDC ([`kdc`]) and SASL-protected QEMUs ([`sasl`]), the built
 //! `consolegate` binary with a generated configuration ([`proxy`]),
 //! and a websocket client ([`ws`]) that speaks RFB ([`rfb`]) or SPICE ([`spice`]) through it.
+//! The console pages (`web/`, built by [`web`]) run in a real headless Chromium ([`browser`]).
 //! They share one PKI ([`pki`], made with `openssl`), one port lease ([`ports`]) and one
 //! scratch-directory helper ([`scratch`]).
 //! Nothing is skipped: a missing QEMU, `openssl`, `cc` or unbuilt binary fails the test with
@@ -19,6 +20,7 @@
 //! because `cargo test` does not build the `cdylib` drivers the proxy loads.
 
 pub mod backend;
+pub mod browser;
 pub mod c_driver;
 pub mod fds;
 pub mod http;

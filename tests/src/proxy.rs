@@ -84,8 +84,10 @@ pub struct Config {
     rust_log: Option<String>,
     /// The daemon to run, instead of [`binary`].
     daemon: Option<PathBuf>,
-    /// Extra environment variables of the daemon (a test realm's `KRB5_CONFIG`).
+    /// Extra environment variables for the daemon.
     env: Vec<(String, String)>,
+    /// A program (and its arguments) that runs the daemon, such as `systemd-socket-activate`.
+    launcher: Vec<String>,
 }
 
 impl Default for Config {
@@ -110,6 +112,7 @@ impl Config {
             rust_log: None,
             daemon: None,
             env: Vec::new(),
+            launcher: Vec::new(),
         };
         let port = config.port();
         config
@@ -124,6 +127,23 @@ impl Config {
     /// Runs the daemon at `path` (a test build of `consolegate`) instead of [`binary`].
     pub fn daemon_binary(mut self, path: &Path) -> Self {
         self.daemon = Some(path.to_path_buf());
+        self
+    }
+
+    /// Sets `key=value` in the daemon's environment and `--check-config`'s (`NOTIFY_SOCKET`,
+    /// `WATCHDOG_USEC`, a test realm's `KRB5_CONFIG`, ...).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs the daemon through `program args… DAEMON --config FILE` (for example
+    /// `systemd-socket-activate -l ADDR`); panics at start if `program` is not installed.
+    pub fn launched_by(mut self, program: &str, args: &[&str]) -> Self {
+        self.launcher = std::iter::once(program)
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
         self
     }
 
@@ -265,12 +285,6 @@ impl Config {
         out
     }
 
-    /// Sets `key=value` in the daemon's environment (and `--check-config`'s).
-    pub fn env(mut self, key: &str, value: &str) -> Self {
-        self.env.push((key.into(), value.into()));
-        self
-    }
-
     /// Runs the proxy with `RUST_LOG=level`.
     pub fn rust_log(mut self, level: &str) -> Self {
         self.rust_log = Some(level.into());
@@ -369,7 +383,14 @@ impl Proxy {
         let path = config.write();
         let stderr = fs::File::create(config.dir.join("stderr.log")).expect("create stderr.log");
         let daemon = config.daemon();
-        let mut command = Command::new(&daemon);
+        let mut command = match config.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&daemon);
+                command
+            }
+            None => Command::new(&daemon),
+        };
         command
             .arg("--config")
             .arg(&path)
@@ -381,9 +402,13 @@ impl Proxy {
         // A killed test run (whose drops never run) leaves no proxy behind; every test drops
         // its proxy on its own thread.
         die_with_starting_thread(&mut command);
+        let program = config
+            .launcher
+            .first()
+            .map_or(daemon.clone(), PathBuf::from);
         let child = command
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", daemon.display()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
         let addr = listen_addr(config.get("listen").unwrap_or("0.0.0.0:6080"));
         let tls = config.get("ssl_certificate").is_some();
         Self {

@@ -8,6 +8,7 @@
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,8 @@ use crate::driver::{DriverRegistry, LoadError};
 use crate::error::SessionError;
 use crate::http_upgrade::{self, Transport};
 use crate::listener::{self, ListenerError, TlsIdentity};
+use crate::metrics::Metrics;
+use crate::metrics_listener::{self, BearerToken, MetricsListenerError};
 use crate::session::{self, Shared};
 use crate::sessions::{Refusal, Sessions};
 use crate::token::{self, TokenError};
@@ -50,6 +53,9 @@ pub enum StartError {
     /// The listening side could not be set up.
     #[error(transparent)]
     Listener(#[from] ListenerError),
+    /// The metrics listener could not be set up.
+    #[error(transparent)]
+    Metrics(#[from] MetricsListenerError),
     /// Signal handlers or the poller could not be set up.
     #[error("cannot set up the accept loop: {0}")]
     Io(#[from] io::Error),
@@ -64,12 +70,17 @@ pub fn prepare(config: Config) -> Result<Shared, StartError> {
     };
     let drivers = DriverRegistry::load(&config)?;
     let tokens = token::open(&config.token_source, &config.ini)?;
+    let metrics = Metrics::new();
+    metrics.drivers_loaded(&drivers);
+    metrics.read_certificates(&config);
     Ok(Shared {
         config,
         drivers,
         tokens,
         tls,
         sessions: Sessions::new(),
+        metrics,
+        accepting: AtomicBool::new(false),
     })
 }
 
@@ -95,10 +106,32 @@ impl Daemon {
         if shared.config.connect_insecure {
             log::warn!("connect_insecure = true: cleartext drivers are allowed");
         }
-        Ok(Self {
-            shared: Arc::new(shared),
-            listeners,
-        })
+        let metrics = match shared.config.metrics_listen {
+            Some(addr) => {
+                let token = shared
+                    .config
+                    .metrics_token_file
+                    .as_deref()
+                    .map(BearerToken::read)
+                    .transpose()?;
+                Some((metrics_listener::bind(addr)?, token))
+            }
+            None => None,
+        };
+        let shared = Arc::new(shared);
+        if let Some((listener, token)) = metrics {
+            log::info!(
+                "metrics and health on http://{}/ (/metrics{}, /healthz, /readyz)",
+                listener.local_addr()?,
+                if token.is_some() {
+                    " with a bearer token"
+                } else {
+                    ""
+                }
+            );
+            metrics_listener::spawn(listener, Arc::clone(&shared), token)?;
+        }
+        Ok(Self { shared, listeners })
     }
 
     /// The bound addresses.
@@ -119,6 +152,7 @@ impl Daemon {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         let mut events = Events::with_capacity(64);
+        self.shared.accepting.store(true, Ordering::Release);
         let mut last_trim = Instant::now();
         let mut accept_stalled = false;
         'accepting: loop {
@@ -134,10 +168,10 @@ impl Daemon {
                 return Err(e.into());
             }
             if accept_stalled {
-                let still = self
-                    .listeners
-                    .iter()
-                    .any(|l| matches!(self.accept_all(l), AcceptEnd::OutOfResources(_)));
+                let still =
+                    self.listeners.iter().enumerate().any(|(i, l)| {
+                        matches!(self.accept_all(i, l), AcceptEnd::OutOfResources(_))
+                    });
                 if !still {
                     log::info!("accepting again");
                 }
@@ -158,7 +192,7 @@ impl Daemon {
                         }
                     }
                 } else if let Some(l) = self.listeners.get(event.token().0) {
-                    if let AcceptEnd::OutOfResources(e) = self.accept_all(l) {
+                    if let AcceptEnd::OutOfResources(e) = self.accept_all(event.token().0, l) {
                         if !accept_stalled {
                             log::error!(
                                 "accept failed: {e}; retrying every {} ms until it works",
@@ -170,18 +204,24 @@ impl Daemon {
                 }
             }
         }
+        self.shared.accepting.store(false, Ordering::Release);
         drop(std::mem::take(&mut self.listeners));
         self.drain();
         Ok(())
     }
 
-    /// Accepts every queued connection on `listener`.
-    fn accept_all(&self, listener: &mio::net::TcpListener) -> AcceptEnd {
+    /// Accepts every queued connection on `listener`, the `index`th of `listen`.
+    fn accept_all(&self, index: usize, listener: &mio::net::TcpListener) -> AcceptEnd {
+        let config = &self.shared.config;
+        let proxy_protocol = config
+            .listen
+            .get(index)
+            .is_some_and(|addr| config.proxy_protocol.on(*addr));
         loop {
             match listener.accept() {
                 Ok((stream, client)) => {
                     let stream = TcpStream::from(OwnedFd::from(stream));
-                    self.spawn_session(stream, client);
+                    self.spawn_session(stream, client, proxy_protocol);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return AcceptEnd::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -195,17 +235,21 @@ impl Daemon {
         }
     }
 
-    fn spawn_session(&self, stream: TcpStream, client: std::net::SocketAddr) {
+    fn spawn_session(&self, stream: TcpStream, client: std::net::SocketAddr, proxy_protocol: bool) {
         let config = &self.shared.config;
+        // A trusted proxy's connections count towards their real client's limit, once the
+        // session has read who that is; never towards the proxy's own address.
+        let counted = (!config.trusted_proxies.contains(client.ip())).then_some(client.ip());
         let registration =
             match self
                 .shared
                 .sessions
-                .register(stream.as_raw_fd(), client.ip(), config.limits())
+                .register(stream.as_raw_fd(), counted, config.limits())
             {
                 Ok(registration) => registration,
                 Err(refusal) => {
                     log::warn!("refusing {client}: {refusal}");
+                    self.shared.metrics.refused_for("limit");
                     self.refuse_busy(stream, refusal);
                     return;
                 }
@@ -215,7 +259,7 @@ impl Daemon {
         let spawned = std::thread::Builder::new()
             .name(format!("session-{id}"))
             .stack_size(config.thread_stack_size)
-            .spawn(move || session::run(&shared, stream, client, registration));
+            .spawn(move || session::run(&shared, stream, client, registration, proxy_protocol));
         if let Err(e) = spawned {
             log::error!("session {id}: cannot start a thread for {client}: {e}");
         }
@@ -247,6 +291,7 @@ impl Daemon {
                 Err(e) => log::error!("certificate reload failed, keeping the old one: {e}"),
             }
         }
+        self.shared.metrics.read_certificates(&self.shared.config);
     }
 
     fn drain(&self) {

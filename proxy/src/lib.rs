@@ -9,13 +9,16 @@
 //! [`daemon`] accepts → [`session`] runs one connection: [`browser_stream`] (TLS),
 //! [`http_upgrade`] (request, Origin, token), [`token`] (lookup), [`driver`] (handshake),
 //! [`websocket`], [`relay`] → [`audit`]. [`config`], [`listener`], [`sessions`],
-//! [`static_files`], [`deadline`] and [`error`] serve them.
+//! [`static_files`], [`deadline`] and [`error`] serve them. [`client_address`] finds the real
+//! client behind a load balancer; [`metrics`] counts, [`metrics_listener`] serves the counts and
+//! the health endpoints, [`log_format`] writes the log.
 
 #![deny(missing_docs)]
 
 pub mod allowed_targets;
 pub mod audit;
 pub mod browser_stream;
+pub mod client_address;
 pub mod config;
 pub mod daemon;
 pub mod deadline;
@@ -23,6 +26,9 @@ pub mod driver;
 pub mod error;
 pub mod http_upgrade;
 pub mod listener;
+pub mod log_format;
+pub mod metrics;
+pub mod metrics_listener;
 pub mod relay;
 pub mod session;
 pub mod sessions;

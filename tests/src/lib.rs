@@ -7,7 +7,8 @@
 //!
 //! Each test starts what it needs and drops it at the end: a real QEMU in every console mode
 //! ([`qemu`]), TigerVNC `Xvnc` ([`xvnc`]), `redis-server` ([`redis`]), an HTTPS token resolver
-//! ([`resolver`]), the built `consolegate` binary with a generated configuration ([`proxy`]),
+//! ([`resolver`]), HAProxy in front of the proxy ([`haproxy`]), Prometheus scraping its metrics
+//! ([`prometheus`]), the built `consolegate` binary with a generated configuration ([`proxy`]),
 //! and a websocket client ([`ws`]) that speaks RFB ([`rfb`]) or SPICE ([`spice`]) through it.
 //! They share one PKI ([`pki`], made with `openssl`), one port lease ([`ports`]) and one
 //! scratch-directory helper ([`scratch`]).
@@ -17,12 +18,15 @@
 //! The test command builds the workspace first (`cargo build --workspace --all-targets`),
 //! because `cargo test` does not build the `cdylib` drivers the proxy loads.
 
+pub mod audit;
 pub mod backend;
 pub mod c_driver;
 pub mod fds;
+pub mod haproxy;
 pub mod http;
 pub mod pki;
 pub mod ports;
+pub mod prometheus;
 pub mod proxy;
 pub mod qemu;
 pub mod reasons;

@@ -84,6 +84,8 @@ pub struct Config {
     rust_log: Option<String>,
     /// The daemon to run, instead of [`binary`].
     daemon: Option<PathBuf>,
+    /// Sets `JOURNAL_STREAM` to the log file, as systemd does for the journal's stream.
+    journal_stream: bool,
 }
 
 impl Default for Config {
@@ -107,6 +109,7 @@ impl Config {
             raw: None,
             rust_log: None,
             daemon: None,
+            journal_stream: false,
         };
         let port = config.port();
         config
@@ -268,6 +271,13 @@ impl Config {
         self
     }
 
+    /// Runs the proxy as systemd runs it with its stderr connected to the journal:
+    /// `JOURNAL_STREAM` names the device and inode of its stderr (here, the log file).
+    pub fn journal_stream(mut self) -> Self {
+        self.journal_stream = true;
+        self
+    }
+
     /// Replaces the generated text with `text` (the listen port, scratch directory and token
     /// file stay as they are; use [`Config::port`] and [`Config::dir`] to refer to them).
     pub fn with_text(mut self, text: String) -> Self {
@@ -360,6 +370,11 @@ impl Proxy {
         let stderr = fs::File::create(config.dir.join("stderr.log")).expect("create stderr.log");
         let daemon = config.daemon();
         let mut command = Command::new(&daemon);
+        if config.journal_stream {
+            use std::os::unix::fs::MetadataExt;
+            let meta = stderr.metadata().expect("stat stderr.log");
+            command.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+        }
         command
             .arg("--config")
             .arg(&path)

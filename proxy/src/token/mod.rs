@@ -44,6 +44,8 @@ pub struct Console {
     pub single_use: bool,
     /// The token is refused after this time.
     pub expires: Option<SystemTime>,
+    /// The control plane's opaque fields for the audit lines (JSON, REST and Redis sources).
+    pub audit: crate::audit::AuditFields,
 }
 
 impl Console {
@@ -57,6 +59,7 @@ impl Console {
             password: None,
             single_use: false,
             expires: None,
+            audit: crate::audit::AuditFields::default(),
         }
     }
 
@@ -85,6 +88,7 @@ impl fmt::Debug for Console {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("single_use", &self.single_use)
             .field("expires", &self.expires)
+            .field("audit", &self.audit)
             .finish()
     }
 }
@@ -156,6 +160,12 @@ pub trait TokenSource: Send + Sync {
 
     /// A short description for logs, such as `file:/etc/consolegate/tokens`.
     fn describe(&self) -> String;
+
+    /// Whether the store answers now (for `/readyz`), within the source's own timeout. Sources
+    /// held in memory (files) are always reachable; Redis is sent a `PING`.
+    fn check(&self) -> Result<(), TokenError> {
+        Ok(())
+    }
 }
 
 /// Opens the token source named by the `token_source` setting: `file:PATH`, `json:PATH`,

@@ -1,7 +1,8 @@
 //! The metrics and health listener (issue 14): after sessions of each console kind and
 //! refusals of each cause, `/metrics` (checked by `promtool`, scraped by a real Prometheus)
 //! counts exactly those; it needs its bearer token, names no token or console address, and
-//! gives the wss certificate's expiry; `/healthz` and `/readyz` answer, and `/readyz` fails
+//! gives the wss and the drivers' client certificates' expiry; a driver's failures are
+//! counted by cause (TLS verification, VeNCrypt/RFB negotiation, credentials); `/healthz` and `/readyz` answer, and `/readyz` fails
 //! while the Redis token store is down.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -16,7 +17,9 @@ use consolegate_tests::prometheus::{self, Prometheus, Samples};
 use consolegate_tests::proxy::{Config, Proxy};
 use consolegate_tests::qemu::{Mode, Qemu};
 use consolegate_tests::redis::Redis;
+use consolegate_tests::rfb::{self, Version};
 use consolegate_tests::setup::assert_qemu_console;
+use consolegate_tests::tls_peer::{Preface, TlsPeer, Versions};
 use consolegate_tests::wait;
 use consolegate_tests::ws::{self, Client};
 
@@ -283,5 +286,66 @@ fn readyz_fails_while_the_redis_token_store_is_down() {
             prometheus::get(metrics, "/readyz", None).status == 200
         }),
         "ready again once Redis is back"
+    );
+}
+
+#[test]
+fn driver_failures_are_counted_by_cause_and_the_client_certificate_expiry_is_shown() {
+    let good = Qemu::start(Mode::VencryptX509Vnc("pw-right".into()));
+    let plain = Qemu::start(Mode::VncNone);
+    let outside_ca = TlsPeer::start(&pki().rogue_server(), Preface::Vencrypt, Versions::Current);
+    let (config, lease) = with_metrics(
+        Config::new()
+            .trusted_tls_drivers("vencrypt")
+            .token("tk-ok", &format!("vnc://:pw-right@{}", good.addr()))
+            .token("tk-wrong-pw", &format!("vnc://:pw-wrong@{}", good.addr()))
+            .token("tk-no-vencrypt", &format!("vnc://{}", plain.addr()))
+            .token("tk-outside-ca", &format!("vnc://{}", outside_ca.addr())),
+    );
+    let proxy = Proxy::start(config);
+    let mut ws = ws::open(&proxy.url("tk-ok"));
+    rfb::handshake(&mut ws, Version::V3_8).expect("a VeNCrypt session");
+    ws.close();
+    for token in ["tk-wrong-pw", "tk-no-vencrypt", "tk-outside-ca"] {
+        let mut ws = ws::open(&proxy.url(token));
+        rfb::handshake(&mut ws, Version::V3_8).expect_err("refused");
+        let (code, _) = ws.close_frame(Duration::from_secs(15)).expect("Close");
+        assert_eq!(code, 1011, "{token}");
+    }
+    let samples = wait::until(Duration::from_secs(10), || {
+        let s = prometheus::scrape(metrics_addr(&lease), Some(BEARER));
+        (s.value(r#"consolegate_sessions_ended_total{kind="vnc",driver="vencrypt",reason="client_closed"}"#)
+            == 1.0)
+            .then_some(s)
+    })
+    .unwrap_or_else(|| panic!("the session did not end:\n{}", proxy.log()));
+    for (cause, want) in [
+        ("console_auth", 1.0),
+        ("console_protocol", 1.0),
+        ("tls", 1.0),
+    ] {
+        let key = format!(r#"consolegate_refusals_total{{cause="{cause}"}}"#);
+        assert_eq!(
+            samples.value(&key),
+            want,
+            "{key}: {:#?}\n{}",
+            samples.0,
+            proxy.log()
+        );
+    }
+    assert_eq!(
+        samples.value(r#"consolegate_sessions_started_total{kind="vnc",driver="vencrypt"}"#),
+        1.0
+    );
+    let client_cert = pki().trusted.client_cert();
+    let key = format!(
+        r#"consolegate_certificate_expiry_timestamp_seconds{{usage="console_proxy_tls",file="{}"}}"#,
+        client_cert.display()
+    );
+    assert_eq!(
+        samples.value(&key),
+        not_after(&client_cert),
+        "{:#?}",
+        samples.0
     );
 }

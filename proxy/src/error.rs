@@ -97,12 +97,27 @@ pub enum SessionError {
         /// Driver name.
         driver: String,
     },
+    /// A connection's PROXY protocol header was missing (from a trusted proxy), unwanted (from
+    /// anyone else) or malformed; the connection is closed unanswered.
+    #[error("refused: {0}")]
+    ProxyHeader(crate::client_address::ProxyHeaderError),
     /// The TLS handshake with the browser failed or ran out of time.
     #[error("TLS handshake with the client failed: {0}")]
     ClientTls(#[source] io::Error),
     /// The browser went away, or its connection failed.
     #[error("client connection failed: {0}")]
     Client(#[source] io::Error),
+}
+
+impl From<crate::client_address::ProxyHeaderError> for SessionError {
+    /// A socket failure or a close while the header is read is the client's going away (a load
+    /// balancer's TCP check); anything else is a refusal.
+    fn from(e: crate::client_address::ProxyHeaderError) -> Self {
+        match e {
+            crate::client_address::ProxyHeaderError::Io(io) => SessionError::Client(io),
+            other => SessionError::ProxyHeader(other),
+        }
+    }
 }
 
 /// The longest websocket close reason sent (the protocol allows 123 bytes).
@@ -158,6 +173,7 @@ impl SessionError {
             SessionError::Driver { .. } => (StatusCode::BAD_GATEWAY, "console handshake failed"),
             SessionError::Client(_)
             | SessionError::ClientTls(_)
+            | SessionError::ProxyHeader(_)
             | SessionError::DriverHung { .. } => return None,
         })
     }

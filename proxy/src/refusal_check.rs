@@ -36,8 +36,8 @@ pub fn check(request: &Request<()>, shared: &Shared) -> Result<(), SessionError>
     }
     let token = http_upgrade::token(request).ok_or(SessionError::NoToken)?;
     let console = shared.tokens.lookup(&token)?;
-    if shared.drivers.for_kind(console.kind).is_none() {
-        return Err(SessionError::NoDriver(console.kind));
-    }
+    shared
+        .drivers
+        .for_console(console.kind, console.driver.as_deref())?;
     Ok(())
 }

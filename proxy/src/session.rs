@@ -1,12 +1,13 @@
 //! One browser connection, from accept to close, on its own thread. Its phases, each under a
 //! deadline:
 //!
-//! 1. TLS (wss) and the HTTP request head — `handshake_timeout`;
+//! 1. a trusted load balancer's PROXY header ([`client_address`]), TLS (wss) and the HTTP
+//!    request head — `handshake_timeout`; then the forwarded headers name the client;
 //! 2. Origin check, token lookup, driver choice, TCP connect to the console — `connect_timeout`
 //!    — then a single-use token is consumed;
 //! 3. `101 Switching Protocols`, then the driver's handshake — `handshake_timeout`;
 //! 4. the relay — `idle_timeout`, until one side closes;
-//! 5. the audit line.
+//! 5. the audit lines (start after the driver's handshake, end here) and the metrics.
 //!
 //! Before the upgrade a failure is answered with an HTTP status; after it, with a websocket
 //! Close frame (see [`SessionError`]).
@@ -15,6 +16,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,14 +25,16 @@ use consolegate_driver_api::ConsoleRequest;
 use crate::allowed_targets::AllowedTargets;
 use crate::audit::AuditRecord;
 use crate::browser_stream::BrowserStream;
+use crate::client_address::{self, ClientAddr};
 use crate::config::Config;
 use crate::deadline::{is_timeout, remaining, set_socket_deadline};
 use crate::driver::{DriverChannel, DriverRegistry};
 use crate::error::{self, SessionError};
 use crate::http_upgrade::{self, RequestError, UpgradeRequest};
 use crate::listener::TlsIdentity;
+use crate::metrics::{KindDriver, Metrics};
 use crate::refusal_check;
-use crate::relay;
+use crate::relay::{self, RelayEnd};
 use crate::sessions::{Registration, Sessions};
 use crate::static_files::{self, Persistence};
 use crate::token::{token_hash, TokenSource};
@@ -53,20 +57,45 @@ pub struct Shared {
     pub tls: Option<TlsIdentity>,
     /// The live sessions.
     pub sessions: Arc<Sessions>,
+    /// What is counted, for `metrics_listen`.
+    pub metrics: Metrics,
+    /// Whether the daemon accepts connections (false before the accept loop and while it
+    /// drains), for `/readyz`.
+    pub accepting: AtomicBool,
 }
 
-/// Runs one session to its end and writes its audit line.
-pub fn run(shared: &Shared, stream: TcpStream, client: SocketAddr, registration: Registration) {
-    let mut audit = AuditRecord::new(registration.id(), client);
-    let close_reason = match serve(shared, stream, &mut audit, &registration) {
+/// Runs one session, accepted from `peer` on a listener where `proxy_protocol` is on or off,
+/// to its end and writes its audit line.
+pub fn run(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+    registration: Registration,
+    proxy_protocol: bool,
+) {
+    let mut audit = AuditRecord::new(registration.id(), ClientAddr::socket(peer));
+    let accepted = Accepted {
+        peer,
+        proxy_protocol,
+    };
+    let close_reason = match serve(shared, stream, accepted, &mut audit, &registration) {
         Ok(reason) => reason,
         Err(e) => {
+            shared.metrics.refused(&e);
             log::log!(e.log_level(), "session {}: {e}", audit.session_id);
             e.to_string()
         }
     };
     audit.log(&close_reason);
     drop(registration);
+}
+
+/// Where a connection came from: the socket's peer, and whether its listener expects PROXY
+/// headers from trusted proxies.
+#[derive(Clone, Copy)]
+struct Accepted {
+    peer: SocketAddr,
+    proxy_protocol: bool,
 }
 
 /// A session after its handshakes: what the relay needs.
@@ -89,6 +118,7 @@ enum Opened {
 fn serve(
     shared: &Shared,
     stream: TcpStream,
+    accepted: Accepted,
     audit: &mut AuditRecord,
     registration: &Registration,
 ) -> Result<String, SessionError> {
@@ -97,10 +127,18 @@ fn serve(
         mut channel,
         console_tcp,
         first_up,
-    } = *match open(shared, stream, audit, registration)? {
+    } = *match open(shared, stream, accepted, audit, registration)? {
         Opened::Relay(established) => established,
         Opened::Done(reason) => return Ok(reason),
     };
+    audit.log_start();
+    let mut counted = shared.metrics.session_started(
+        KindDriver {
+            kind: audit.kind.clone(),
+            driver: audit.driver.clone(),
+        },
+        audit.started.elapsed(),
+    );
     let result = relay(
         shared,
         &mut ws,
@@ -113,7 +151,9 @@ fn serve(
     // The channel goes before `console_tcp` closes: the driver may still send a TLS close_notify.
     drop(channel);
     drop(console_tcp);
-    result
+    let end = result?;
+    counted.end(&end, audit.up, audit.down);
+    Ok(end.describe())
 }
 
 /// Phases 1 to 3. Kept out of line: its deep, large frames lie below the relay's stack pointer
@@ -122,6 +162,7 @@ fn serve(
 fn open(
     shared: &Shared,
     stream: TcpStream,
+    accepted: Accepted,
     audit: &mut AuditRecord,
     registration: &Registration,
 ) -> Result<Opened, SessionError> {
@@ -135,13 +176,32 @@ fn open(
         .set_nonblocking(false)
         .map_err(SessionError::Client)?;
 
-    // 1. TLS and the request head.
+    // 1. A trusted load balancer's PROXY header, TLS and the request head.
+    audit.client = client_address::accept(
+        &stream,
+        accepted.peer,
+        accepted.proxy_protocol,
+        &config.trusted_proxies,
+        deadline,
+    )?;
     let mut browser = match &shared.tls {
         Some(tls) => BrowserStream::accept_tls(stream, tls.current(), deadline)
             .map_err(SessionError::ClientTls)?,
         None => BrowserStream::plain(stream, deadline),
     };
     let mut request = read_head(&mut browser, Vec::new(), audit)?;
+    // The client a trusted proxy names counts towards max_connections_per_client.
+    audit.client = client_address::forwarded(
+        request.request.headers(),
+        audit.client,
+        &config.trusted_proxies,
+    );
+    if let Err(refusal) =
+        registration.count_client(audit.client.ip, config.max_connections_per_client)
+    {
+        audit.request_seen = true;
+        return Err(refuse(&mut browser, SessionError::Limit(refusal)));
+    }
     if !http_upgrade::is_websocket(&request.request) && !refusal_check::is_check(&request.request) {
         let Some(root) = &config.web else {
             audit.request_seen = true;
@@ -191,12 +251,16 @@ fn open(
     // One budget for the lookup and the TCP connect together.
     let connect_deadline = Instant::now() + config.connect_timeout;
     // The lifetime layer (token::open) applies expiry, single use and the SPICE grace time.
-    let console = match shared.tokens.lookup(&token) {
+    let looked_up = Instant::now();
+    let console = shared.tokens.lookup(&token);
+    shared.metrics.token_lookup(looked_up.elapsed(), &console);
+    let console = match console {
         Ok(c) => c,
         Err(e) => return Err(refuse(&mut browser, SessionError::Token(e))),
     };
     audit.kind = console.kind.to_string();
     audit.target = console.address();
+    audit.fields = console.audit.clone();
     let driver = match shared
         .drivers
         .for_console(console.kind, console.driver.as_deref())
@@ -216,6 +280,7 @@ fn open(
     // closed unused.
     if console.single_use {
         if let Err(e) = shared.tokens.consume(&token, &console) {
+            shared.metrics.token_store_error(&e);
             drop(console_tcp);
             return Err(refuse(&mut browser, SessionError::Token(e)));
         }
@@ -372,7 +437,7 @@ fn relay(
     first_up: Vec<u8>,
     audit: &mut AuditRecord,
     registration: &Registration,
-) -> Result<String, SessionError> {
+) -> Result<RelayEnd, SessionError> {
     // The handshakes' deep stack is not needed again: give it console_tcp first.
     unix::release_unused_stack();
     ws.get_mut().set_deadline(None);
@@ -393,7 +458,7 @@ fn relay(
     if let Some((code, reason)) = error::relay_goodbye(&outcome.end, registration.id()) {
         websocket::close(ws, code, &reason, GOODBYE_WAIT);
     }
-    Ok(outcome.end.describe())
+    Ok(outcome.end)
 }
 
 /// Answers `error` with its HTTP refusal (if the client is still there) and returns it.

@@ -9,6 +9,8 @@
 //! ([`qemu`]), TigerVNC `Xvnc` ([`xvnc`]), `redis-server` ([`redis`]), an HTTPS token resolver
 //! ([`resolver`]), an MIT KDC ([`kdc`]) and SASL-protected QEMUs ([`sasl`]), the built
 //! `consolegate` binary with a generated configuration ([`proxy`]),
+//! ([`resolver`]), HAProxy in front of the proxy ([`haproxy`]), Prometheus scraping its metrics
+//! ([`prometheus`]), the built `consolegate` binary with a generated configuration ([`proxy`]),
 //! and a websocket client ([`ws`]) that speaks RFB ([`rfb`]) or SPICE ([`spice`]) through it.
 //! The console pages (`web/`, built by [`web`]) run in a real headless Chromium ([`browser`]).
 //! They share one PKI ([`pki`], made with `openssl`), one port lease ([`ports`]) and one
@@ -19,14 +21,17 @@
 //! The test command builds the workspace first (`cargo build --workspace --all-targets`),
 //! because `cargo test` does not build the `cdylib` drivers the proxy loads.
 
+pub mod audit;
 pub mod backend;
 pub mod browser;
 pub mod c_driver;
 pub mod fds;
+pub mod haproxy;
 pub mod http;
 pub mod kdc;
 pub mod pki;
 pub mod ports;
+pub mod prometheus;
 pub mod proxy;
 pub mod qemu;
 pub mod reasons;

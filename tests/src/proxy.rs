@@ -88,6 +88,8 @@ pub struct Config {
     env: Vec<(String, String)>,
     /// A program (and its arguments) that runs the daemon, such as `systemd-socket-activate`.
     launcher: Vec<String>,
+    /// Sets `JOURNAL_STREAM` to the log file, as systemd does for the journal's stream.
+    journal_stream: bool,
 }
 
 impl Default for Config {
@@ -113,6 +115,7 @@ impl Config {
             daemon: None,
             env: Vec::new(),
             launcher: Vec::new(),
+            journal_stream: false,
         };
         let port = config.port();
         config
@@ -291,6 +294,13 @@ impl Config {
         self
     }
 
+    /// Runs the proxy as systemd runs it with its stderr connected to the journal:
+    /// `JOURNAL_STREAM` names the device and inode of its stderr (here, the log file).
+    pub fn journal_stream(mut self) -> Self {
+        self.journal_stream = true;
+        self
+    }
+
     /// Replaces the generated text with `text` (the listen port, scratch directory and token
     /// file stay as they are; use [`Config::port`] and [`Config::dir`] to refer to them).
     pub fn with_text(mut self, text: String) -> Self {
@@ -391,6 +401,11 @@ impl Proxy {
             }
             None => Command::new(&daemon),
         };
+        if config.journal_stream {
+            use std::os::unix::fs::MetadataExt;
+            let meta = stderr.metadata().expect("stat stderr.log");
+            command.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+        }
         command
             .arg("--config")
             .arg(&path)

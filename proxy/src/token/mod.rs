@@ -47,6 +47,8 @@ pub struct Console {
     /// The driver that must serve this console (`driver` in a console object), among those
     /// loaded; `None`: the first loaded driver for its kind.
     pub driver: Option<String>,
+    /// The control plane's opaque fields for the audit lines (JSON, REST and Redis sources).
+    pub audit: crate::audit::AuditFields,
 }
 
 impl Console {
@@ -61,6 +63,7 @@ impl Console {
             single_use: false,
             expires: None,
             driver: None,
+            audit: crate::audit::AuditFields::default(),
         }
     }
 
@@ -89,6 +92,7 @@ impl fmt::Debug for Console {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("single_use", &self.single_use)
             .field("expires", &self.expires)
+            .field("audit", &self.audit)
             .finish()
     }
 }
@@ -160,6 +164,12 @@ pub trait TokenSource: Send + Sync {
 
     /// A short description for logs, such as `file:/etc/consolegate/tokens`.
     fn describe(&self) -> String;
+
+    /// Whether the store answers now (for `/readyz`), within the source's own timeout. Sources
+    /// held in memory (files) are always reachable; Redis is sent a `PING`.
+    fn check(&self) -> Result<(), TokenError> {
+        Ok(())
+    }
 }
 
 /// Opens the token source named by the `token_source` setting: `file:PATH`, `json:PATH`,

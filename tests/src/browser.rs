@@ -29,6 +29,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one DevTools command may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Run before a page's own scripts: keeps each Content-Security-Policy violation.
+const RECORD_CSP_VIOLATIONS: &str = "window.__cspViolations = []; \
+    document.addEventListener('securitypolicyviolation', \
+    (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));";
+
 /// The window size of every page: the screenshots' size.
 pub const WINDOW: (u32, u32) = (1024, 600);
 
@@ -214,6 +219,11 @@ impl Chromium {
         };
         page.call("Network.enable", json!({}));
         page.call("Page.enable", json!({}));
+        page.call("Runtime.enable", json!({}));
+        page.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": RECORD_CSP_VIOLATIONS}),
+        );
         page.call("Page.navigate", json!({"url": url}));
         page
     }
@@ -318,31 +328,53 @@ impl Page<'_> {
             .to_string()
     }
 
-    /// The HTTP responses and websockets this page has had so far.
-    pub fn network(&mut self) -> NetworkLog {
+    /// What went wrong in the page so far: uncaught exceptions and Content-Security-Policy
+    /// violations, one line each.
+    pub fn problems(&mut self) -> Vec<String> {
+        let violations = self.eval("window.__cspViolations ?? []");
+        let mut problems: Vec<String> = violations
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| format!("CSP violation: {}", v.as_str().unwrap_or("?")))
+            .collect();
+        for event in self.events("Runtime.exceptionThrown") {
+            let details = &event["params"]["exceptionDetails"];
+            let text = details["exception"]["description"]
+                .as_str()
+                .or(details["text"].as_str())
+                .unwrap_or("?");
+            problems.push(format!("uncaught: {text}"));
+        }
+        problems
+    }
+
+    /// This page's DevTools events named `method`, in order.
+    fn events(&mut self, method: &str) -> Vec<Value> {
         // A round trip, so events sent before it have been read.
         self.eval("1");
+        self.browser
+            .events
+            .iter()
+            .filter(|e| e["sessionId"].as_str() == Some(&self.session) && e["method"] == method)
+            .cloned()
+            .collect()
+    }
+
+    /// The HTTP responses and websockets this page has had so far.
+    pub fn network(&mut self) -> NetworkLog {
         let mut log = NetworkLog::default();
-        for event in &self.browser.events {
-            if event["sessionId"].as_str() != Some(&self.session) {
-                continue;
-            }
-            let params = &event["params"];
-            match event["method"].as_str() {
-                Some("Network.responseReceived") => {
-                    let response = &params["response"];
-                    log.responses.push((
-                        response["url"].as_str().unwrap_or("").to_string(),
-                        response["status"].as_u64().unwrap_or(0),
-                        response["connectionId"].as_u64().unwrap_or(0),
-                    ));
-                }
-                Some("Network.webSocketCreated") => {
-                    log.websockets
-                        .push(params["url"].as_str().unwrap_or("").to_string());
-                }
-                _ => {}
-            }
+        for event in self.events("Network.responseReceived") {
+            let response = &event["params"]["response"];
+            log.responses.push((
+                response["url"].as_str().unwrap_or("").to_string(),
+                response["status"].as_u64().unwrap_or(0),
+                response["connectionId"].as_u64().unwrap_or(0),
+            ));
+        }
+        for event in self.events("Network.webSocketCreated") {
+            log.websockets
+                .push(event["params"]["url"].as_str().unwrap_or("").to_string());
         }
         log
     }

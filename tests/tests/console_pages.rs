@@ -55,6 +55,16 @@ fn json_tokens(config: Config, token: &str, console: Value) -> Config {
     config.set("token_source", &format!("json:{}", path.display()))
 }
 
+/// A proxy whose JSON token `token` opens QEMU's SPICE TLS port through `spice_tls`, with
+/// `key: value` added to the console (`single_use`, `expires`).
+fn spice_proxy(qemu: &Qemu, token: &str, key: &str, value: Value) -> PageProxy {
+    PageProxy::start(|c| {
+        let mut console = json!({"type": "spice", "address": qemu.addr()});
+        console[key] = value;
+        json_tokens(c.trusted_tls_drivers("spice_tls"), token, console)
+    })
+}
+
 /// Waits until the page's status line says `state` (`connected`, `disconnected`); panics
 /// with what the page shows otherwise.
 fn wait_state(page: &mut Page, state: &str) {
@@ -127,6 +137,12 @@ fn screenshot(page: &mut Page, name: &str) {
     page.screenshot(&dir.join(format!("{name}.png")));
 }
 
+/// Asserts that the page threw nothing and broke no Content-Security-Policy rule.
+fn assert_no_problems(page: &mut Page) {
+    let problems = page.problems();
+    assert!(problems.is_empty(), "the page had problems: {problems:#?}");
+}
+
 /// Asserts that the address bar has no token left.
 fn assert_token_gone(page: &mut Page, token: &str) {
     let url = page.url();
@@ -196,6 +212,7 @@ fn vnc_page_through_vencrypt_shows_qemus_name_and_screen_and_survives_keys() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(page.text("status"), "connected", "{}", page.text("reason"));
     wait_canvas(&mut page, "#screen canvas", 720, 400);
+    assert_no_problems(&mut page);
     screenshot(&mut page, "vnc");
     drop(chromium);
     let audit = server
@@ -221,6 +238,7 @@ fn vnc_page_shows_markup_in_the_desktop_name_as_text_and_runs_no_script() {
         "the desktop name became elements"
     );
     assert_eq!(page.eval("typeof window.pwned"), json!("undefined"));
+    assert_no_problems(&mut page);
     assert_eq!(
         page.eval("document.title"),
         json!(format!("QEMU ({markup}) - VNC console"))
@@ -231,13 +249,7 @@ fn vnc_page_shows_markup_in_the_desktop_name_as_text_and_runs_no_script() {
 fn spice_page_opens_every_channel_with_one_single_use_token() {
     let qemu = Qemu::start(Mode::SpiceTlsOnly(None));
     let token = "spice-page-5e8a13";
-    let server = PageProxy::start(|c| {
-        json_tokens(
-            c.trusted_tls_drivers("spice_tls"),
-            token,
-            json!({"type": "spice", "address": qemu.addr(), "single_use": true}),
-        )
-    });
+    let server = spice_proxy(&qemu, token, "single_use", json!(true));
     let mut chromium = Chromium::start();
     let mut page = connected_page(&mut chromium, &server, "spice.html", token);
     wait_canvas(&mut page, "#spice-screen canvas", 720, 400);
@@ -249,6 +261,7 @@ fn spice_page_opens_every_channel_with_one_single_use_token() {
     );
     assert_token_gone(&mut page, token);
     assert_eq!(page.text("status"), "connected", "{}", page.text("reason"));
+    assert_no_problems(&mut page);
     screenshot(&mut page, "spice");
 }
 
@@ -273,6 +286,7 @@ fn serial_page_echoes_what_is_typed_through_the_echo_guest() {
         "the terminal shows {:?}",
         page.eval("document.querySelector('.xterm-rows').textContent")
     );
+    assert_no_problems(&mut page);
     screenshot(&mut page, "serial");
 }
 
@@ -287,7 +301,22 @@ fn vnc_page_with_an_unknown_token_says_so() {
         "unknown or expired token (HTTP 404)"
     );
     assert_eq!(page.text("status"), "disconnected");
+    assert_no_problems(&mut page);
     screenshot(&mut page, "vnc-unknown-token");
+}
+
+#[test]
+fn spice_page_with_an_expired_token_says_so() {
+    let qemu = Qemu::start(Mode::SpiceTlsOnly(None));
+    let token = "spice-expired-0b3c";
+    let server = spice_proxy(&qemu, token, "expires", json!(1));
+    let mut chromium = Chromium::start();
+    let mut page = chromium.open(&server.url(&format!("spice.html?token={token}")));
+    assert_eq!(
+        refusal_reason(&mut page),
+        "unknown or expired token (HTTP 404)"
+    );
+    assert_no_problems(&mut page);
 }
 
 /// The reason `page` shows for a console in `mode` reached through `driver`, which trusts the
@@ -303,6 +332,7 @@ fn wrong_ca_reason(mode: Mode, driver: &str, kind: &str, page: &str) -> String {
     let mut page = chromium.open(&server.url(&format!("{page}?token={token}")));
     let reason = refusal_reason(&mut page);
     assert_eq!(page.text("status"), "disconnected");
+    assert_no_problems(&mut page);
     reason
 }
 
@@ -328,6 +358,7 @@ fn serial_page_from_a_refused_origin_says_so() {
     let mut chromium = Chromium::start();
     let mut page = chromium.open(&server.url(&format!("serial.html?token={token}")));
     assert_eq!(refusal_reason(&mut page), "origin not allowed (HTTP 403)");
+    assert_no_problems(&mut page);
 }
 
 #[test]
@@ -340,6 +371,7 @@ fn cold_load_of_the_vnc_page_is_all_served_and_its_connections_are_counted() {
     let network = page.network();
     let failed: Vec<_> = network.responses.iter().filter(|r| r.1 != 200).collect();
     assert!(failed.is_empty(), "requests that failed: {failed:?}");
+    assert_no_problems(&mut page);
     assert_eq!(network.websockets.len(), 1, "{:?}", network.websockets);
     assert!(
         network

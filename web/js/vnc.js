@@ -3,7 +3,7 @@
 import RFB from '../lib/novnc/core/rfb.js';
 import keysyms from '../lib/novnc/core/input/keysymdef.js';
 import { readLink, websocketUrl, forgetToken } from './console-link.js';
-import { openConsoleSocket, describeEnding } from './console-socket.js';
+import { openConsoleSocket, describeEnding, socketClosed } from './console-socket.js';
 import { StatusLine, State } from './status-line.js';
 
 /** X11 keysym of Return, typed for a newline in pasted text. */
@@ -49,14 +49,6 @@ function connect() {
       status.explain(await describeEnding(socket));
     }
   });
-}
-
-/** Resolves once `socket` has closed. */
-function socketClosed(socket) {
-  if (socket.readyState === WebSocket.CLOSED) {
-    return Promise.resolve();
-  }
-  return new Promise((resolve) => socket.addEventListener('close', () => resolve(), { once: true }));
 }
 
 /** Types `text` as key presses (what a user would type), one keysym per character. */

@@ -209,6 +209,16 @@ fn vnc_page_through_vencrypt_shows_qemus_name_and_screen_and_survives_keys() {
     page.eval("document.getElementById('ctrlaltdel').click()");
     page.eval("document.querySelector('#screen canvas').focus()");
     page.press("a", "KeyA", 65);
+    // Text typed as key presses from the Type field (newline as Return).
+    page.eval(
+        "document.getElementById('paste-text').value = 'ls -l\\n'; \
+         document.getElementById('paste').requestSubmit()",
+    );
+    assert_eq!(
+        page.eval("document.getElementById('paste-text').value"),
+        json!(""),
+        "the Type field was not sent"
+    );
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(page.text("status"), "connected", "{}", page.text("reason"));
     wait_canvas(&mut page, "#screen canvas", 720, 400);
@@ -220,6 +230,39 @@ fn vnc_page_through_vencrypt_shows_qemus_name_and_screen_and_survives_keys() {
         .wait_for_log("driver=vencrypt", Duration::from_secs(5))
         .unwrap_or_else(|| panic!("no vencrypt session in the log: {}", server.proxy.log()));
     assert!(!audit.contains(token), "the token reached the log: {audit}");
+}
+
+#[test]
+fn vnc_page_shows_why_the_session_ended_and_reconnects_with_the_token_it_kept() {
+    let first = vencrypt_qemu("first-vm");
+    let token = "vnc-reconnect-6f0a";
+    let server = console_proxy(&first, "vencrypt", "vnc", token, |c| c);
+    let mut chromium = Chromium::start();
+    let mut page = connected_page(&mut chromium, &server, "vnc.html", token);
+    assert_eq!(page.text("name"), "QEMU (first-vm)");
+    assert_token_gone(&mut page, token);
+
+    // The VM is killed (its TLS ends without close_notify); the token now opens another one.
+    drop(first);
+    assert_close_reason(&refusal_reason(&mut page), "the console connection failed");
+    let second = vencrypt_qemu("second-vm");
+    server
+        .proxy
+        .write_tokens(&format!("{token}: vnc://{}\n", second.addr()));
+    server.proxy.sighup();
+    assert!(server
+        .proxy
+        .wait_for_log("SIGHUP: reloading", Duration::from_secs(5))
+        .is_some());
+
+    assert_eq!(
+        page.eval("document.getElementById('reconnect').hidden"),
+        json!(false)
+    );
+    page.eval("document.getElementById('reconnect').click()");
+    wait_state(&mut page, "connected");
+    assert_eq!(page.text("name"), "QEMU (second-vm)");
+    assert_no_problems(&mut page);
 }
 
 #[test]

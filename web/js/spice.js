@@ -12,8 +12,8 @@ const link = readLink();
 let connection = null;
 
 function connect() {
-  if (!link.token) {
-    status.show(State.DISCONNECTED, 'no token in the address: open this page as spice.html?token=...');
+  if (link.problem) {
+    status.show(State.DISCONNECTED, link.problem);
     return;
   }
   status.show(State.CONNECTING);

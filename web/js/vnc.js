@@ -16,8 +16,8 @@ let rfb = null;
 let securityReason = '';
 
 function connect() {
-  if (!link.token) {
-    status.show(State.DISCONNECTED, 'no token in the address: open this page as vnc.html?token=...');
+  if (link.problem) {
+    status.show(State.DISCONNECTED, link.problem);
     return;
   }
   status.show(State.CONNECTING);

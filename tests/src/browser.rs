@@ -6,13 +6,14 @@
 //! (`--ignore-certificate-errors-spki-list`), and no other. [`Chromium::open`] opens a page in
 //! a new tab and returns a [`Page`] that evaluates JavaScript, types keys, takes screenshots
 //! and records the network requests and websockets it made. Every step has a deadline; a
-//! missing `chromium` fails the test with what to install.
+//! missing `chromium` fails the test with what to install. At most two browsers run at once
+//! in a test process; a third test waits for a place before its browser starts.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -37,6 +38,36 @@ const RECORD_CSP_VIOLATIONS: &str = "window.__cspViolations = []; \
 /// The window size of every page: the screenshots' size.
 pub const WINDOW: (u32, u32) = (1024, 600);
 
+/// How many browsers one test process runs at once: each page test also runs QEMU and the
+/// proxy, and on a 2-core machine a dozen browsers at once starve all of them.
+const MAX_BROWSERS: usize = 2;
+
+/// A place among the [`MAX_BROWSERS`] browsers allowed at once, given back when dropped.
+struct BrowserSlot;
+
+static BROWSERS: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+impl BrowserSlot {
+    /// Waits for a free place.
+    fn take() -> Self {
+        let (count, freed) = &BROWSERS;
+        let mut running = count.lock().unwrap_or_else(|e| e.into_inner());
+        while *running >= MAX_BROWSERS {
+            running = freed.wait(running).unwrap_or_else(|e| e.into_inner());
+        }
+        *running += 1;
+        BrowserSlot
+    }
+}
+
+impl Drop for BrowserSlot {
+    fn drop(&mut self) {
+        let (count, freed) = &BROWSERS;
+        *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        freed.notify_one();
+    }
+}
+
 /// A headless Chromium with its own profile directory, killed when dropped.
 pub struct Chromium {
     child: Child,
@@ -45,6 +76,8 @@ pub struct Chromium {
     /// DevTools events read while waiting for a command's reply, in order.
     events: Vec<Value>,
     _profile: TempDir,
+    /// Declared last: given back once the browser is gone.
+    _slot: BrowserSlot,
 }
 
 /// One tab, attached over a flat DevTools session.
@@ -96,6 +129,7 @@ impl Chromium {
     /// Starts headless Chromium with a fresh profile; panics if it is missing or does not
     /// print its DevTools endpoint within 20 s.
     pub fn start() -> Self {
+        let slot = BrowserSlot::take();
         let profile = TempDir::new("chromium");
         let mut child = Command::new("chromium")
             .args([
@@ -152,6 +186,7 @@ impl Chromium {
             next_id: 0,
             events: Vec::new(),
             _profile: profile,
+            _slot: slot,
         }
     }
 

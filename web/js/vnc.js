@@ -37,7 +37,9 @@ function connect() {
     securityReason = e.detail.reason || `security failure (status ${e.detail.status})`;
   });
   rfb.addEventListener('credentialsrequired', () => {
-    securityReason = 'the console asks for a password; the proxy should have answered it';
+    // The token's console carries the VNC password, which the driver answers with; this page
+    // never asks the user for one.
+    securityReason = 'the console asks for a password that its token does not carry';
     rfb.disconnect();
   });
   rfb.addEventListener('disconnect', async () => {

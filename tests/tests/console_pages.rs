@@ -224,6 +224,12 @@ fn vnc_page_through_vencrypt_shows_qemus_name_and_screen_and_survives_keys() {
     wait_canvas(&mut page, "#screen canvas", 720, 400);
     assert_no_problems(&mut page);
     screenshot(&mut page, "vnc");
+
+    // The canvas is scaled to the window: 720x400 shown in a 480-pixel-wide one.
+    page.resize(480, 400);
+    let shown = "document.querySelector('#screen canvas').getBoundingClientRect().width";
+    let scaled = page.wait_for(&format!("{shown} > 0 && {shown} <= 480"), PAGE_TIMEOUT);
+    assert!(scaled, "the canvas is shown {} wide", page.eval(shown));
     drop(chromium);
     let audit = server
         .proxy
@@ -367,6 +373,17 @@ fn serial_page_echoes_what_is_typed_through_the_echo_guest() {
     );
     assert_no_problems(&mut page);
     screenshot(&mut page, "serial");
+
+    // The terminal follows the window.
+    let rows = "document.querySelectorAll('.xterm-rows > div').length";
+    let before = page.eval(rows).as_u64().unwrap_or(0);
+    page.resize(640, 240);
+    let fitted = page.wait_for(&format!("{rows} < {before} && {rows} > 0"), PAGE_TIMEOUT);
+    assert!(
+        fitted,
+        "the terminal kept {} of its {before} rows in a smaller window",
+        page.eval(rows)
+    );
 }
 
 #[test]

@@ -363,6 +363,17 @@ impl Page<'_> {
         std::fs::write(path, png).expect("write the screenshot");
     }
 
+    /// The addresses in the tab's session history (what Back and Forward go to), oldest first.
+    pub fn history(&mut self) -> Vec<String> {
+        let history = self.call("Page.getNavigationHistory", json!({}));
+        history["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["url"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
     /// The page's current address.
     pub fn url(&mut self) -> String {
         self.eval("location.href")

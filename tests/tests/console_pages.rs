@@ -143,12 +143,17 @@ fn assert_no_problems(page: &mut Page) {
     assert!(problems.is_empty(), "the page had problems: {problems:#?}");
 }
 
-/// Asserts that the address bar has no token left.
+/// Asserts that neither the address bar nor the tab's history has the token any more.
 fn assert_token_gone(page: &mut Page, token: &str) {
     let url = page.url();
     assert!(
         !url.contains("token=") && !url.contains(token),
         "the token is still in the address: {url}"
+    );
+    let history = page.history();
+    assert!(
+        history.iter().all(|u| !u.contains(token)),
+        "the token is still in the history: {history:?}"
     );
 }
 

@@ -24,9 +24,12 @@ pub struct AuditRecord {
     pub down: u64,
     /// When the connection was accepted.
     pub started: Instant,
-    /// Whether an HTTP request arrived. A connection that never sent one (a load balancer's
-    /// TCP health check, a port scan) gets a debug line, not an audit line.
+    /// Whether a request other than a static file's arrived (a websocket upgrade, or anything
+    /// refused). A connection that never sent one (a load balancer's TCP health check, a port
+    /// scan, a browser fetching pages and their files) gets a debug line, not an audit line.
     pub request_seen: bool,
+    /// Static files answered on this connection (`web`), before any upgrade.
+    pub assets: usize,
 }
 
 impl AuditRecord {
@@ -43,14 +46,25 @@ impl AuditRecord {
             down: 0,
             started: Instant::now(),
             request_seen: false,
+            assets: 0,
         }
     }
 
     /// Writes the line at info level under the target `consolegate::audit`.
     pub fn log(&self, close_reason: &str) {
+        if !self.request_seen && self.assets > 0 {
+            log::debug!(
+                "connection {} from {} closed after {} static requests: {close_reason}",
+                self.session_id,
+                self.client,
+                self.assets
+            );
+            return;
+        }
         if !self.request_seen {
             log::debug!(
-                "connection from {} closed before a request: {close_reason}",
+                "connection {} from {} closed before a request: {close_reason}",
+                self.session_id,
                 self.client
             );
             return;

@@ -17,9 +17,12 @@ command -v npm >/dev/null || { echo "web/build.sh: npm is missing (apt-get insta
 mkdir -p "$npm_dir"
 exec 9>"$npm_dir.lock"
 flock 9
-if ! cmp -s "$here/package-lock.json" "$npm_dir/package-lock.json" || [ ! -d "$npm_dir/node_modules" ]; then
+# installed-lock.json is written only after npm ci succeeded, so a failed one is run again.
+if ! cmp -s "$here/package-lock.json" "$npm_dir/installed-lock.json"; then
+  rm -f "$npm_dir/installed-lock.json"
   cp "$here/package.json" "$here/package-lock.json" "$npm_dir/"
   (cd "$npm_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error --cache "$target/npm-cache")
+  cp "$here/package-lock.json" "$npm_dir/installed-lock.json"
 fi
 modules=$npm_dir/node_modules
 
@@ -32,16 +35,17 @@ mkdir -p "$out/lib" "$out/js" "$out/css"
 
 # lib NAME PACKAGE FILE... : copy FILEs (paths inside the package) to lib/NAME-VERSION/.
 lib() {
-  local name=$1 package=$2 dir
+  local name=$1 package=$2 dir v
   shift 2
-  dir=$out/lib/$name-$(version "$package")
+  v=$(version "$package")
+  dir=$out/lib/$name-$v
   mkdir -p "$dir"
   for f in "$@"; do
     mkdir -p "$dir/$(dirname "$f")"
     cp -R "$modules/$package/$f" "$dir/$f"
   done
   # The page sources name a library by its bare name (lib/NAME/); the copy names the version.
-  sed -i -E "s#(\.\./|\")lib/$name/#\1lib/$name-$(version "$package")/#g" "$out"/js/*.js "$out"/*.html
+  sed -i -E "s#(\.\./|\")lib/$name/#\1lib/$name-$v/#g" "$out"/js/*.js "$out"/*.html
 }
 
 cp "$here"/*.html "$out/"

@@ -6,13 +6,14 @@
 //! (`--ignore-certificate-errors-spki-list`), and no other. [`Chromium::open`] opens a page in
 //! a new tab and returns a [`Page`] that evaluates JavaScript, types keys, takes screenshots
 //! and records the network requests and websockets it made. Every step has a deadline; a
-//! missing `chromium` fails the test with what to install.
+//! missing `chromium` fails the test with what to install. At most two browsers run at once
+//! in a test process; a third test waits for a place before its browser starts.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -29,8 +30,43 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one DevTools command may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Run before a page's own scripts: keeps each Content-Security-Policy violation.
+const RECORD_CSP_VIOLATIONS: &str = "window.__cspViolations = []; \
+    document.addEventListener('securitypolicyviolation', \
+    (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));";
+
 /// The window size of every page: the screenshots' size.
 pub const WINDOW: (u32, u32) = (1024, 600);
+
+/// How many browsers one test process runs at once: each page test also runs QEMU and the
+/// proxy, and on a 2-core machine a dozen browsers at once starve all of them.
+const MAX_BROWSERS: usize = 2;
+
+/// A place among the [`MAX_BROWSERS`] browsers allowed at once, given back when dropped.
+struct BrowserSlot;
+
+static BROWSERS: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+impl BrowserSlot {
+    /// Waits for a free place.
+    fn take() -> Self {
+        let (count, freed) = &BROWSERS;
+        let mut running = count.lock().unwrap_or_else(|e| e.into_inner());
+        while *running >= MAX_BROWSERS {
+            running = freed.wait(running).unwrap_or_else(|e| e.into_inner());
+        }
+        *running += 1;
+        BrowserSlot
+    }
+}
+
+impl Drop for BrowserSlot {
+    fn drop(&mut self) {
+        let (count, freed) = &BROWSERS;
+        *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        freed.notify_one();
+    }
+}
 
 /// A headless Chromium with its own profile directory, killed when dropped.
 pub struct Chromium {
@@ -40,6 +76,8 @@ pub struct Chromium {
     /// DevTools events read while waiting for a command's reply, in order.
     events: Vec<Value>,
     _profile: TempDir,
+    /// Declared last: given back once the browser is gone.
+    _slot: BrowserSlot,
 }
 
 /// One tab, attached over a flat DevTools session.
@@ -91,6 +129,7 @@ impl Chromium {
     /// Starts headless Chromium with a fresh profile; panics if it is missing or does not
     /// print its DevTools endpoint within 20 s.
     pub fn start() -> Self {
+        let slot = BrowserSlot::take();
         let profile = TempDir::new("chromium");
         let mut child = Command::new("chromium")
             .args([
@@ -147,6 +186,7 @@ impl Chromium {
             next_id: 0,
             events: Vec::new(),
             _profile: profile,
+            _slot: slot,
         }
     }
 
@@ -214,6 +254,11 @@ impl Chromium {
         };
         page.call("Network.enable", json!({}));
         page.call("Page.enable", json!({}));
+        page.call("Runtime.enable", json!({}));
+        page.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": RECORD_CSP_VIOLATIONS}),
+        );
         page.call("Page.navigate", json!({"url": url}));
         page
     }
@@ -298,6 +343,14 @@ impl Page<'_> {
         }
     }
 
+    /// Resizes the page's viewport to `width`×`height` CSS pixels (the page gets a `resize`).
+    pub fn resize(&mut self, width: u32, height: u32) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        );
+    }
+
     /// Saves a PNG screenshot of the page to `path`.
     pub fn screenshot(&mut self, path: &Path) {
         let shot = self.call("Page.captureScreenshot", json!({"format": "png"}));
@@ -310,6 +363,17 @@ impl Page<'_> {
         std::fs::write(path, png).expect("write the screenshot");
     }
 
+    /// The addresses in the tab's session history (what Back and Forward go to), oldest first.
+    pub fn history(&mut self) -> Vec<String> {
+        let history = self.call("Page.getNavigationHistory", json!({}));
+        history["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["url"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
     /// The page's current address.
     pub fn url(&mut self) -> String {
         self.eval("location.href")
@@ -318,31 +382,53 @@ impl Page<'_> {
             .to_string()
     }
 
-    /// The HTTP responses and websockets this page has had so far.
-    pub fn network(&mut self) -> NetworkLog {
+    /// What went wrong in the page so far: uncaught exceptions and Content-Security-Policy
+    /// violations, one line each.
+    pub fn problems(&mut self) -> Vec<String> {
+        let violations = self.eval("window.__cspViolations ?? []");
+        let mut problems: Vec<String> = violations
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| format!("CSP violation: {}", v.as_str().unwrap_or("?")))
+            .collect();
+        for event in self.events("Runtime.exceptionThrown") {
+            let details = &event["params"]["exceptionDetails"];
+            let text = details["exception"]["description"]
+                .as_str()
+                .or(details["text"].as_str())
+                .unwrap_or("?");
+            problems.push(format!("uncaught: {text}"));
+        }
+        problems
+    }
+
+    /// This page's DevTools events named `method`, in order.
+    fn events(&mut self, method: &str) -> Vec<Value> {
         // A round trip, so events sent before it have been read.
         self.eval("1");
+        self.browser
+            .events
+            .iter()
+            .filter(|e| e["sessionId"].as_str() == Some(&self.session) && e["method"] == method)
+            .cloned()
+            .collect()
+    }
+
+    /// The HTTP responses and websockets this page has had so far.
+    pub fn network(&mut self) -> NetworkLog {
         let mut log = NetworkLog::default();
-        for event in &self.browser.events {
-            if event["sessionId"].as_str() != Some(&self.session) {
-                continue;
-            }
-            let params = &event["params"];
-            match event["method"].as_str() {
-                Some("Network.responseReceived") => {
-                    let response = &params["response"];
-                    log.responses.push((
-                        response["url"].as_str().unwrap_or("").to_string(),
-                        response["status"].as_u64().unwrap_or(0),
-                        response["connectionId"].as_u64().unwrap_or(0),
-                    ));
-                }
-                Some("Network.webSocketCreated") => {
-                    log.websockets
-                        .push(params["url"].as_str().unwrap_or("").to_string());
-                }
-                _ => {}
-            }
+        for event in self.events("Network.responseReceived") {
+            let response = &event["params"]["response"];
+            log.responses.push((
+                response["url"].as_str().unwrap_or("").to_string(),
+                response["status"].as_u64().unwrap_or(0),
+                response["connectionId"].as_u64().unwrap_or(0),
+            ));
+        }
+        for event in self.events("Network.webSocketCreated") {
+            log.websockets
+                .push(event["params"]["url"].as_str().unwrap_or("").to_string());
         }
         log
     }

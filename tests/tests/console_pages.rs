@@ -55,6 +55,16 @@ fn json_tokens(config: Config, token: &str, console: Value) -> Config {
     config.set("token_source", &format!("json:{}", path.display()))
 }
 
+/// A proxy whose JSON token `token` opens QEMU's SPICE TLS port through `spice_tls`, with
+/// `key: value` added to the console (`single_use`, `expires`).
+fn spice_proxy(qemu: &Qemu, token: &str, key: &str, value: Value) -> PageProxy {
+    PageProxy::start(|c| {
+        let mut console = json!({"type": "spice", "address": qemu.addr()});
+        console[key] = value;
+        json_tokens(c.trusted_tls_drivers("spice_tls"), token, console)
+    })
+}
+
 /// Waits until the page's status line says `state` (`connected`, `disconnected`); panics
 /// with what the page shows otherwise.
 fn wait_state(page: &mut Page, state: &str) {
@@ -127,12 +137,23 @@ fn screenshot(page: &mut Page, name: &str) {
     page.screenshot(&dir.join(format!("{name}.png")));
 }
 
-/// Asserts that the address bar has no token left.
+/// Asserts that the page threw nothing and broke no Content-Security-Policy rule.
+fn assert_no_problems(page: &mut Page) {
+    let problems = page.problems();
+    assert!(problems.is_empty(), "the page had problems: {problems:#?}");
+}
+
+/// Asserts that neither the address bar nor the tab's history has the token any more.
 fn assert_token_gone(page: &mut Page, token: &str) {
     let url = page.url();
     assert!(
         !url.contains("token=") && !url.contains(token),
         "the token is still in the address: {url}"
+    );
+    let history = page.history();
+    assert!(
+        history.iter().all(|u| !u.contains(token)),
+        "the token is still in the history: {history:?}"
     );
 }
 
@@ -193,16 +214,102 @@ fn vnc_page_through_vencrypt_shows_qemus_name_and_screen_and_survives_keys() {
     page.eval("document.getElementById('ctrlaltdel').click()");
     page.eval("document.querySelector('#screen canvas').focus()");
     page.press("a", "KeyA", 65);
+    // Text typed as key presses from the Type field (newline as Return).
+    page.eval(
+        "document.getElementById('paste-text').value = 'ls -l\\n'; \
+         document.getElementById('paste').requestSubmit()",
+    );
+    assert_eq!(
+        page.eval("document.getElementById('paste-text').value"),
+        json!(""),
+        "the Type field was not sent"
+    );
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(page.text("status"), "connected", "{}", page.text("reason"));
     wait_canvas(&mut page, "#screen canvas", 720, 400);
+    assert_no_problems(&mut page);
     screenshot(&mut page, "vnc");
+
+    // The canvas is scaled to the window: 720x400 shown in a 480-pixel-wide one.
+    page.resize(480, 400);
+    let shown = "document.querySelector('#screen canvas').getBoundingClientRect().width";
+    let scaled = page.wait_for(&format!("{shown} > 0 && {shown} <= 480"), PAGE_TIMEOUT);
+    assert!(scaled, "the canvas is shown {} wide", page.eval(shown));
     drop(chromium);
     let audit = server
         .proxy
         .wait_for_log("driver=vencrypt", Duration::from_secs(5))
         .unwrap_or_else(|| panic!("no vencrypt session in the log: {}", server.proxy.log()));
     assert!(!audit.contains(token), "the token reached the log: {audit}");
+}
+
+#[test]
+fn vnc_page_shows_why_the_session_ended_and_reconnects_with_the_token_it_kept() {
+    let first = vencrypt_qemu("first-vm");
+    let token = "vnc-reconnect-6f0a";
+    let server = console_proxy(&first, "vencrypt", "vnc", token, |c| c);
+    let mut chromium = Chromium::start();
+    let mut page = connected_page(&mut chromium, &server, "vnc.html", token);
+    assert_eq!(page.text("name"), "QEMU (first-vm)");
+    assert_token_gone(&mut page, token);
+
+    // The VM is killed; the token now opens another one. Whether the proxy sees the TLS end
+    // cleanly or the connection reset depends on timing: either reason is shown as sent.
+    drop(first);
+    let reason = refusal_reason(&mut page);
+    if reason != "console closed" {
+        assert_close_reason(&reason, "the console connection failed");
+    }
+    let second = vencrypt_qemu("second-vm");
+    server
+        .proxy
+        .write_tokens(&format!("{token}: vnc://{}\n", second.addr()));
+    server.proxy.sighup();
+    assert!(server
+        .proxy
+        .wait_for_log("SIGHUP: reloading", Duration::from_secs(5))
+        .is_some());
+
+    assert_eq!(
+        page.eval("document.getElementById('reconnect').hidden"),
+        json!(false)
+    );
+    page.eval("document.getElementById('reconnect').click()");
+    wait_state(&mut page, "connected");
+    assert_eq!(page.text("name"), "QEMU (second-vm)");
+    assert_no_problems(&mut page);
+}
+
+#[test]
+fn pages_take_a_websocket_path_from_the_address_and_say_what_is_wrong_with_one() {
+    let qemu = vencrypt_qemu("path-vm");
+    let token = "vnc-path-1c9e";
+    let server = console_proxy(&qemu, "vencrypt", "vnc", token, |c| c);
+    let mut chromium = Chromium::start();
+    let mut page = connected_page(
+        &mut chromium,
+        &server,
+        "vnc.html",
+        &format!("{token}&path=console/ws"),
+    );
+    let websockets = page.network().websockets;
+    let expected = format!("wss://{}/console/ws?token={token}", server.proxy.addr());
+    assert_eq!(websockets, [expected]);
+    assert_eq!(page.url(), server.url("vnc.html?path=console%2Fws"));
+    drop(page);
+
+    let mut page =
+        chromium.open(&server.url("serial.html?path=https://elsewhere.example/ws&token=t"));
+    assert_eq!(
+        refusal_reason(&mut page),
+        "the path in the address leaves this page's origin"
+    );
+    let mut page = chromium.open(&server.url("spice.html"));
+    assert_eq!(
+        refusal_reason(&mut page),
+        "no token in the address: open this page as spice.html?token=..."
+    );
+    assert!(page.network().websockets.is_empty());
 }
 
 #[test]
@@ -221,6 +328,7 @@ fn vnc_page_shows_markup_in_the_desktop_name_as_text_and_runs_no_script() {
         "the desktop name became elements"
     );
     assert_eq!(page.eval("typeof window.pwned"), json!("undefined"));
+    assert_no_problems(&mut page);
     assert_eq!(
         page.eval("document.title"),
         json!(format!("QEMU ({markup}) - VNC console"))
@@ -231,13 +339,7 @@ fn vnc_page_shows_markup_in_the_desktop_name_as_text_and_runs_no_script() {
 fn spice_page_opens_every_channel_with_one_single_use_token() {
     let qemu = Qemu::start(Mode::SpiceTlsOnly(None));
     let token = "spice-page-5e8a13";
-    let server = PageProxy::start(|c| {
-        json_tokens(
-            c.trusted_tls_drivers("spice_tls"),
-            token,
-            json!({"type": "spice", "address": qemu.addr(), "single_use": true}),
-        )
-    });
+    let server = spice_proxy(&qemu, token, "single_use", json!(true));
     let mut chromium = Chromium::start();
     let mut page = connected_page(&mut chromium, &server, "spice.html", token);
     wait_canvas(&mut page, "#spice-screen canvas", 720, 400);
@@ -249,6 +351,7 @@ fn spice_page_opens_every_channel_with_one_single_use_token() {
     );
     assert_token_gone(&mut page, token);
     assert_eq!(page.text("status"), "connected", "{}", page.text("reason"));
+    assert_no_problems(&mut page);
     screenshot(&mut page, "spice");
 }
 
@@ -273,7 +376,19 @@ fn serial_page_echoes_what_is_typed_through_the_echo_guest() {
         "the terminal shows {:?}",
         page.eval("document.querySelector('.xterm-rows').textContent")
     );
+    assert_no_problems(&mut page);
     screenshot(&mut page, "serial");
+
+    // The terminal follows the window.
+    let rows = "document.querySelectorAll('.xterm-rows > div').length";
+    let before = page.eval(rows).as_u64().unwrap_or(0);
+    page.resize(640, 240);
+    let fitted = page.wait_for(&format!("{rows} < {before} && {rows} > 0"), PAGE_TIMEOUT);
+    assert!(
+        fitted,
+        "the terminal kept {} of its {before} rows in a smaller window",
+        page.eval(rows)
+    );
 }
 
 #[test]
@@ -287,7 +402,22 @@ fn vnc_page_with_an_unknown_token_says_so() {
         "unknown or expired token (HTTP 404)"
     );
     assert_eq!(page.text("status"), "disconnected");
+    assert_no_problems(&mut page);
     screenshot(&mut page, "vnc-unknown-token");
+}
+
+#[test]
+fn spice_page_with_an_expired_token_says_so() {
+    let qemu = Qemu::start(Mode::SpiceTlsOnly(None));
+    let token = "spice-expired-0b3c";
+    let server = spice_proxy(&qemu, token, "expires", json!(1));
+    let mut chromium = Chromium::start();
+    let mut page = chromium.open(&server.url(&format!("spice.html?token={token}")));
+    assert_eq!(
+        refusal_reason(&mut page),
+        "unknown or expired token (HTTP 404)"
+    );
+    assert_no_problems(&mut page);
 }
 
 /// The reason `page` shows for a console in `mode` reached through `driver`, which trusts the
@@ -303,6 +433,7 @@ fn wrong_ca_reason(mode: Mode, driver: &str, kind: &str, page: &str) -> String {
     let mut page = chromium.open(&server.url(&format!("{page}?token={token}")));
     let reason = refusal_reason(&mut page);
     assert_eq!(page.text("status"), "disconnected");
+    assert_no_problems(&mut page);
     reason
 }
 
@@ -328,6 +459,7 @@ fn serial_page_from_a_refused_origin_says_so() {
     let mut chromium = Chromium::start();
     let mut page = chromium.open(&server.url(&format!("serial.html?token={token}")));
     assert_eq!(refusal_reason(&mut page), "origin not allowed (HTTP 403)");
+    assert_no_problems(&mut page);
 }
 
 #[test]
@@ -340,6 +472,7 @@ fn cold_load_of_the_vnc_page_is_all_served_and_its_connections_are_counted() {
     let network = page.network();
     let failed: Vec<_> = network.responses.iter().filter(|r| r.1 != 200).collect();
     assert!(failed.is_empty(), "requests that failed: {failed:?}");
+    assert_no_problems(&mut page);
     assert_eq!(network.websockets.len(), 1, "{:?}", network.websockets);
     assert!(
         network

@@ -9,29 +9,41 @@
 export const DEFAULT_PATH = 'websockify';
 
 /**
- * Reads the token and path from `location`.
- * @returns {{token: string|null, path: string}}
+ * Reads the token and path from `location`; `problem` says, as text for the status line, why
+ * the page cannot connect (no token, or a path that leaves this origin), else is empty.
+ * @returns {{token: string|null, path: string, problem: string}}
  */
 export function readLink(location = window.location) {
   const params = new URLSearchParams(location.search);
-  const token = params.get('token');
-  return {
-    token: token === '' ? null : token,
-    path: params.get('path') || DEFAULT_PATH,
-  };
+  const token = params.get('token') || null;
+  const path = params.get('path') || DEFAULT_PATH;
+  let problem = '';
+  if (!token) {
+    const page = location.pathname.split('/').pop() || 'this page';
+    problem = `no token in the address: open this page as ${page}?token=...`;
+  } else if (!staysOnOrigin(path, location)) {
+    problem = 'the path in the address leaves this page\'s origin';
+  }
+  return { token, path, problem };
+}
+
+/** Whether `path`, resolved against the page's address, is on the page's origin. */
+function staysOnOrigin(path, location) {
+  try {
+    return new URL(path, location.href).origin === location.origin;
+  } catch (e) {
+    return false;
+  }
 }
 
 /**
- * The websocket URL for `token` on this page's origin.
+ * The websocket URL for `token` at `path` (one `readLink` found no problem with).
  * @param {string} token
  * @param {string} path
  * @returns {string}
  */
 export function websocketUrl(token, path, location = window.location) {
   const url = new URL(path, location.href);
-  if (url.origin !== location.origin) {
-    throw new Error('the path must stay on this page\'s origin');
-  }
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   url.searchParams.set('token', token);
   url.hash = '';

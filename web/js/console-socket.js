@@ -7,21 +7,42 @@ import { explainRefusal } from './refusal.js';
 export const SUBPROTOCOL = 'binary';
 
 /**
- * Opens a websocket to `url` and records its ending in `socket.ending` once closed:
- * `{opened, code, reason}`.
+ * Opens a websocket to `url` and records how it ends (see `recordEnding`).
  * @param {string} url
  * @returns {WebSocket}
  */
 export function openConsoleSocket(url) {
   const socket = new WebSocket(url, [SUBPROTOCOL]);
   socket.binaryType = 'arraybuffer';
+  return recordEnding(socket);
+}
+
+/**
+ * Records the ending of `socket` (one a library opened) in `socket.ending` once it closes:
+ * `{opened, code, reason}`.
+ * @param {WebSocket} socket
+ * @returns {WebSocket}
+ */
+export function recordEnding(socket) {
   socket.ending = null;
-  let opened = false;
+  let opened = socket.readyState === WebSocket.OPEN;
   socket.addEventListener('open', () => { opened = true; });
   socket.addEventListener('close', (e) => {
     socket.ending = { opened, code: e.code, reason: e.reason };
   });
   return socket;
+}
+
+/**
+ * Resolves once `socket` has closed (its ending recorded).
+ * @param {WebSocket} socket
+ * @returns {Promise<void>}
+ */
+export function socketClosed(socket) {
+  if (socket.ending) {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => socket.addEventListener('close', () => resolve(), { once: true }));
 }
 
 /**

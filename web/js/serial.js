@@ -32,8 +32,8 @@ terminal.onBinary((data) => {
 });
 
 function connect() {
-  if (!link.token) {
-    status.show(State.DISCONNECTED, 'no token in the address: open this page as serial.html?token=...');
+  if (link.problem) {
+    status.show(State.DISCONNECTED, link.problem);
     return;
   }
   status.show(State.CONNECTING);

@@ -4,21 +4,19 @@
 
 import * as SpiceHtml5 from '../lib/spice-html5/src/main.js';
 import { readLink, websocketUrl, forgetToken } from './console-link.js';
-import { explainRefusal } from './refusal.js';
+import { recordEnding, socketClosed, describeEnding } from './console-socket.js';
 import { StatusLine, State } from './status-line.js';
 
 const status = new StatusLine();
 const link = readLink();
 let connection = null;
-let connected = false;
 
 function connect() {
-  if (!link.token) {
-    status.show(State.DISCONNECTED, 'no token in the address: open this page as spice.html?token=...');
+  if (link.problem) {
+    status.show(State.DISCONNECTED, link.problem);
     return;
   }
   status.show(State.CONNECTING);
-  connected = false;
   const uri = websocketUrl(link.token, link.path);
   try {
     // No message_id: spice-html5 writes the websocket URL (and so the token) into its messages.
@@ -27,32 +25,42 @@ function connect() {
       screen_id: 'spice-screen',
       password: '',
       onsuccess: () => {
-        connected = true;
         status.show(State.CONNECTED);
         forgetToken();
       },
-      onerror: (e) => failed(uri, e),
+      onerror: (e) => failed(e),
       onagent: () => {
         window.addEventListener('resize', SpiceHtml5.handle_resize);
         SpiceHtml5.resize_helper(connection);
       },
     });
+    recordEnding(connection.ws);
   } catch (e) {
-    failed(uri, e);
+    connection = null;
+    status.show(State.DISCONNECTED, e.message);
   }
 }
 
-/** Shows why the session ended; a main channel that never linked is asked about. */
-async function failed(uri, error) {
-  if (connection) {
-    connection.stop();
-    connection = null;
+/** Shows why the session ended: how the main channel's websocket ended when it has (the
+ * proxy's refusal or close reason), else spice-html5's message. Only the first error of a
+ * connection counts (spice-html5 reports a refused websocket twice: error, then close). */
+async function failed(error) {
+  const current = connection;
+  if (!current) {
+    return;
   }
-  const message = error && error.message ? error.message : String(error);
-  status.show(State.DISCONNECTED, message);
-  if (!connected && message === 'Connection refused.') {
-    status.explain(await explainRefusal(uri));
+  connection = null;
+  const message = error instanceof Error ? error.message : 'the connection failed';
+  const socket = current.ws;
+  if (socket && socket.readyState !== WebSocket.OPEN) {
+    // The reason stays empty until it is known.
+    status.show(State.DISCONNECTED);
+    await socketClosed(socket);
+    status.explain((await describeEnding(socket)) || message);
+  } else {
+    status.show(State.DISCONNECTED, message);
   }
+  current.stop();
 }
 
 document.getElementById('ctrlaltdel').addEventListener('click', () => {

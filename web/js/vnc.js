@@ -3,7 +3,7 @@
 import RFB from '../lib/novnc/core/rfb.js';
 import keysyms from '../lib/novnc/core/input/keysymdef.js';
 import { readLink, websocketUrl, forgetToken } from './console-link.js';
-import { openConsoleSocket, describeEnding } from './console-socket.js';
+import { openConsoleSocket, describeEnding, socketClosed } from './console-socket.js';
 import { StatusLine, State } from './status-line.js';
 
 /** X11 keysym of Return, typed for a newline in pasted text. */
@@ -16,8 +16,8 @@ let rfb = null;
 let securityReason = '';
 
 function connect() {
-  if (!link.token) {
-    status.show(State.DISCONNECTED, 'no token in the address: open this page as vnc.html?token=...');
+  if (link.problem) {
+    status.show(State.DISCONNECTED, link.problem);
     return;
   }
   status.show(State.CONNECTING);
@@ -37,7 +37,9 @@ function connect() {
     securityReason = e.detail.reason || `security failure (status ${e.detail.status})`;
   });
   rfb.addEventListener('credentialsrequired', () => {
-    securityReason = 'the console asks for a password; the proxy should have answered it';
+    // The token's console carries the VNC password, which the driver answers with; this page
+    // never asks the user for one.
+    securityReason = 'the console asks for a password that its token does not carry';
     rfb.disconnect();
   });
   rfb.addEventListener('disconnect', async () => {
@@ -49,14 +51,6 @@ function connect() {
       status.explain(await describeEnding(socket));
     }
   });
-}
-
-/** Resolves once `socket` has closed. */
-function socketClosed(socket) {
-  if (socket.readyState === WebSocket.CLOSED) {
-    return Promise.resolve();
-  }
-  return new Promise((resolve) => socket.addEventListener('close', () => resolve(), { once: true }));
 }
 
 /** Types `text` as key presses (what a user would type), one keysym per character. */

@@ -30,6 +30,17 @@ pub struct Kdc {
     child: Child,
 }
 
+/// `tool` from `/usr/sbin` (where Debian puts the KDC tools, which a non-root `PATH` may
+/// lack), else by name.
+pub fn sbin(tool: &str) -> PathBuf {
+    let path = PathBuf::from("/usr/sbin").join(tool);
+    if path.is_file() {
+        path
+    } else {
+        PathBuf::from(tool)
+    }
+}
+
 /// The Debian package that ships `tool`.
 fn package_of(tool: &str) -> &'static str {
     match tool {
@@ -70,7 +81,7 @@ impl Kdc {
         );
         dir.write("kadm5.acl", "");
         let kdc = |tool: &str| {
-            let mut c = Command::new(tool);
+            let mut c = Command::new(sbin(tool));
             c.env("KRB5_CONFIG", path("krb5.conf"))
                 .env("KRB5_KDC_PROFILE", path("kdc.conf"))
                 .stdin(Stdio::null());
@@ -121,7 +132,7 @@ impl Kdc {
 
     /// Runs one `kadmin.local` query; panics with its output if it fails.
     pub fn kadmin(&self, query: &str) -> String {
-        let mut c = Command::new("kadmin.local");
+        let mut c = Command::new(sbin("kadmin.local"));
         c.env("KRB5_CONFIG", self.krb5_conf())
             .env("KRB5_KDC_PROFILE", self.dir.join("kdc.conf"))
             .args(["-r", REALM, "-q", query])
@@ -154,7 +165,12 @@ impl Kdc {
 
 /// Runs `command`, panicking with its output unless it succeeds; returns stdout.
 fn run(command: &mut Command) -> String {
-    let tool = command.get_program().to_string_lossy().into_owned();
+    let program = std::path::Path::new(command.get_program());
+    let tool = program
+        .file_name()
+        .unwrap_or(program.as_os_str())
+        .to_string_lossy()
+        .into_owned();
     let out = command.output().unwrap_or_else(|e| {
         panic!(
             "cannot run {tool} ({e}): install it with `apt-get install {}` (or run .ci/run)",

@@ -129,7 +129,7 @@ impl SaslQemu {
 
 /// Writes a sasldb at `path` with `user`'s password (for QEMU's app name `qemu`).
 fn make_sasldb(path: &std::path::Path, user: &str, password: &str) {
-    let mut child = Command::new("saslpasswd2")
+    let mut child = Command::new(crate::kdc::sbin("saslpasswd2"))
         .args(["-p", "-c", "-a", "qemu", "-f"])
         .arg(path)
         .arg(user)

@@ -515,17 +515,15 @@ impl Drop for SaslClient {
 mod tests {
     use super::*;
 
+    fn client(security: Security, credentials: Credentials) -> SaslClient {
+        SaslClient::new("vnc", "localhost", security, credentials).unwrap()
+    }
+
     #[test]
     fn init_is_idempotent_and_a_client_starts_no_unknown_mechanism() {
         init().unwrap();
         init().unwrap();
-        let mut c = SaslClient::new(
-            "vnc",
-            "localhost",
-            Security::Layer { min_ssf: 56 },
-            Credentials::default(),
-        )
-        .unwrap();
+        let mut c = client(Security::Layer { min_ssf: 56 }, Credentials::default());
         let e = c.start("NO-SUCH-MECH").unwrap_err();
         assert_eq!(e.op, "sasl_client_start");
         assert_eq!(e.code, sasl2_sys::sasl::SASL_NOMECH, "{e}");
@@ -533,33 +531,21 @@ mod tests {
 
     #[test]
     fn scram_outside_tls_is_too_weak_and_inside_tls_asks_for_the_credentials() {
-        let mut c = SaslClient::new(
-            "vnc",
-            "localhost",
-            Security::Layer { min_ssf: 56 },
-            Credentials::default(),
-        )
-        .unwrap();
+        let mut c = client(Security::Layer { min_ssf: 56 }, Credentials::default());
         assert!(c.start("SCRAM-SHA-256").is_err());
-        let mut c = SaslClient::new(
-            "vnc",
-            "localhost",
+        let mut c = client(
             Security::InsideTls { external_ssf: 256 },
             Credentials::default(),
-        )
-        .unwrap();
+        );
         let e = c.start("SCRAM-SHA-256").unwrap_err();
         assert!(e.detail.contains("asked for a username"), "{e}");
-        let mut c = SaslClient::new(
-            "vnc",
-            "localhost",
+        let mut c = client(
             Security::InsideTls { external_ssf: 256 },
             Credentials {
                 username: Some("proxy".into()),
                 password: Some("secret".into()),
             },
-        )
-        .unwrap();
+        );
         let first = c.start("SCRAM-SHA-256").unwrap();
         let text = String::from_utf8(first.data.unwrap()).unwrap();
         assert!(text.starts_with("n,,n=proxy,r="), "{text}");

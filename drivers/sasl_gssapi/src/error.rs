@@ -26,6 +26,15 @@ pub enum SaslError {
         key: String,
     },
 
+    /// A key of the placeholder driver that is no longer read.
+    #[error("[{SECTION}] {key} is no longer read: {instead}")]
+    RetiredKey {
+        /// The key.
+        key: String,
+        /// What to do instead.
+        instead: &'static str,
+    },
+
     /// A value is malformed.
     #[error("[{SECTION}] {key} = {value:?} is not valid: expected {expected}")]
     BadValue {
@@ -218,6 +227,7 @@ impl SaslError {
         use SaslError as E;
         match self {
             E::UnknownKey { .. }
+            | E::RetiredKey { .. }
             | E::BadValue { .. }
             | E::WeakMechanism { .. }
             | E::Keytab { .. }

@@ -24,6 +24,18 @@ pub const KEY_KEYTAB: &str = "keytab";
 /// Every key the section may hold.
 pub const KEYS: [&str; 3] = [KEY_MECHANISMS, KEY_SERVICE, KEY_KEYTAB];
 
+/// Keys of the placeholder driver that are gone, with what to do instead.
+const RETIRED: [(&str, &str); 2] = [
+    (
+        "mechanism",
+        "use mechanisms = GSSAPI, SCRAM-SHA-256 (a list, most preferred first)",
+    ),
+    (
+        "principal",
+        "remove it: the proxy's principal is the one in its keytab (keytab = …)",
+    ),
+];
+
 /// The mechanisms when none are set.
 pub const DEFAULT_MECHANISMS: &str = "GSSAPI, SCRAM-SHA-256";
 /// The service when none is set: QEMU registers its SASL service as `vnc`.
@@ -99,6 +111,12 @@ impl SaslOptions {
     /// Reads and validates `[console_proxy_sasl]`; an absent section gives the defaults.
     pub fn from_options(options: &Options) -> Result<Self, SaslError> {
         if let Some(key) = options.keys(SECTION).find(|k| !KEYS.contains(k)) {
+            if let Some((_, instead)) = RETIRED.iter().find(|(old, _)| *old == key) {
+                return Err(SaslError::RetiredKey {
+                    key: key.to_owned(),
+                    instead,
+                });
+            }
             return Err(SaslError::UnknownKey {
                 key: key.to_owned(),
             });
@@ -266,6 +284,21 @@ mod tests {
         let o = opts(&[("keytab", &format!("FILE:{}", file.display()))]).unwrap();
         assert_eq!(o.keytab, Some(file.clone()));
         std::fs::remove_file(file).unwrap();
+    }
+
+    #[test]
+    fn the_placeholders_keys_say_what_replaced_them() {
+        let e = opts(&[("mechanism", "GSSAPI")]).unwrap_err();
+        assert_eq!(
+            e,
+            "[console_proxy_sasl] mechanism is no longer read: use mechanisms = GSSAPI, \
+             SCRAM-SHA-256 (a list, most preferred first)"
+        );
+        let e = opts(&[("principal", "p@R")]).unwrap_err();
+        assert!(
+            e.contains("the proxy's principal is the one in its keytab"),
+            "{e}"
+        );
     }
 
     #[test]

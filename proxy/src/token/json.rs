@@ -355,6 +355,20 @@ mod tests {
     }
 
     #[test]
+    fn a_console_may_name_its_driver() {
+        let c = console_from_json(&json!({"address": "h:1", "driver": "sasl_gssapi"})).unwrap();
+        assert_eq!(c.driver.as_deref(), Some("sasl_gssapi"));
+        assert_eq!(
+            console_from_json(&json!({"address": "h:1"}))
+                .unwrap()
+                .driver,
+            None
+        );
+        let e = console_from_json(&json!({"address": "h:1", "driver": "../evil"})).unwrap_err();
+        assert_eq!(e, "'driver' must be a driver name (a-z, 0-9, '_', '-')");
+    }
+
+    #[test]
     fn reads_libvirt_console_proxy_entries() {
         let c = console_from_json(&json!({
             "type": "spice", "address": "[::1]:5931", "insecure": false, "tlsTunnel": true,

@@ -14,6 +14,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -141,8 +142,12 @@ fn open(
     };
     let mut request = read_head(&mut browser, Vec::new(), audit)?;
     if !http_upgrade::is_websocket(&request.request) {
+        let Some(root) = &config.web else {
+            audit.request_seen = true;
+            return Err(refuse(&mut browser, SessionError::NotUpgrade));
+        };
         // Pages and their files, on a kept-alive connection, until it closes or upgrades.
-        match serve_plain(shared, &mut browser, request, audit, registration)? {
+        match serve_static(shared, &mut browser, root, request, audit, registration)? {
             AfterStatic::Upgrade(next) => request = *next,
             AfterStatic::Closed(reason) => return Ok(Opened::Done(reason)),
         }
@@ -272,7 +277,7 @@ fn read_head(
     Err(refuse(browser, error))
 }
 
-/// How a connection's plain requests ended.
+/// How a connection's static requests ended.
 enum AfterStatic {
     /// The next request on the connection asks for a websocket.
     Upgrade(Box<UpgradeRequest>),
@@ -280,13 +285,13 @@ enum AfterStatic {
     Closed(String),
 }
 
-/// Answers `request`, a plain request (not a websocket upgrade), and the plain requests that
-/// follow it on the kept-alive connection, from the `web` directory (400 without one), each
-/// answer within `handshake_timeout` of its request, until the connection closes or a request
-/// asks for a websocket. Logged at debug: these are not console sessions.
-fn serve_plain(
+/// Answers `request` and the requests that follow it on the kept-alive connection from `root`,
+/// each answer within `handshake_timeout` of its request, until the connection closes or a
+/// request asks for a websocket. Logged at debug: these are not console sessions.
+fn serve_static(
     shared: &Shared,
     browser: &mut BrowserStream,
+    root: &Path,
     mut request: UpgradeRequest,
     audit: &mut AuditRecord,
     registration: &Registration,
@@ -294,10 +299,6 @@ fn serve_plain(
     let config = &shared.config;
     let keep_alive = config.keep_alive();
     loop {
-        let Some(root) = &config.web else {
-            audit.request_seen = true;
-            return Err(refuse(browser, SessionError::NotUpgrade));
-        };
         audit.assets += 1;
         let persistence = if registration.sessions().draining() {
             Persistence::Close

@@ -105,7 +105,8 @@ pub enum ConfigError {
     UnknownKey(String),
 }
 
-const KNOWN_KEYS: &[&str] = &[
+/// Every key of the general (`[DEFAULT]`) section; any other key there is refused.
+pub const KNOWN_KEYS: &[&str] = &[
     "listen",
     "ssl_certificate",
     "ssl_key",

@@ -51,6 +51,19 @@ pub enum SessionError {
     /// No configured driver serves the console's kind.
     #[error("no security driver serves {0} consoles")]
     NoDriver(Kind),
+    /// The console names a driver (`driver` in its console object) that is not loaded, or
+    /// that does not serve its kind. Load it (`console_proxy_security_driver`) or fix the
+    /// token issuer.
+    #[error(
+        "the console names driver '{name}', which is not loaded for {kind} consoles (see \
+         console_proxy_security_driver)"
+    )]
+    DriverNotLoaded {
+        /// The driver named.
+        name: String,
+        /// The console's kind.
+        kind: Kind,
+    },
     /// The console's target is outside `allowed_targets`; nothing was connected. The detail
     /// (naming the target) is for the log; the browser gets a generic 403.
     #[error("console target refused: {0}")]
@@ -128,6 +141,10 @@ impl SessionError {
                     Kind::Spice => "no security driver serves spice consoles",
                     Kind::Serial => "no security driver serves serial consoles",
                 },
+            ),
+            SessionError::DriverNotLoaded { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "the console's driver is not loaded",
             ),
             SessionError::TargetNotAllowed(_) => (StatusCode::FORBIDDEN, "console not allowed"),
             SessionError::ConsoleUnreachable { .. } => {

@@ -9,13 +9,15 @@
 //! [`daemon`] accepts → [`session`] runs one connection: [`browser_stream`] (TLS),
 //! [`http_upgrade`] (request, Origin, token), [`token`] (lookup), [`driver`] (handshake),
 //! [`websocket`], [`relay`] → [`audit`]. [`config`], [`listener`], [`sessions`],
-//! [`static_files`], [`deadline`] and [`error`] serve them.
+//! [`static_files`], [`deadline`] and [`error`] serve them; [`systemd`] talks to the service
+//! manager; [`cli`] is the command line.
 
 #![deny(missing_docs)]
 
 pub mod allowed_targets;
 pub mod audit;
 pub mod browser_stream;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod deadline;
@@ -23,10 +25,12 @@ pub mod driver;
 pub mod error;
 pub mod http_upgrade;
 pub mod listener;
+pub mod refusal_check;
 pub mod relay;
 pub mod session;
 pub mod sessions;
 pub mod static_files;
+pub mod systemd;
 pub mod token;
 pub mod unix;
 pub mod watchdog;

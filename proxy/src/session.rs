@@ -29,6 +29,7 @@ use crate::driver::{DriverChannel, DriverRegistry};
 use crate::error::{self, SessionError};
 use crate::http_upgrade::{self, RequestError, UpgradeRequest};
 use crate::listener::TlsIdentity;
+use crate::refusal_check;
 use crate::relay;
 use crate::sessions::{Registration, Sessions};
 use crate::static_files::{self, Persistence};
@@ -141,18 +142,30 @@ fn open(
         None => BrowserStream::plain(stream, deadline),
     };
     let mut request = read_head(&mut browser, Vec::new(), audit)?;
-    if !http_upgrade::is_websocket(&request.request) {
+    if !http_upgrade::is_websocket(&request.request) && !refusal_check::is_check(&request.request) {
         let Some(root) = &config.web else {
             audit.request_seen = true;
             return Err(refuse(&mut browser, SessionError::NotUpgrade));
         };
         // Pages and their files, on a kept-alive connection, until it closes or upgrades.
         match serve_static(shared, &mut browser, root, request, audit, registration)? {
-            AfterStatic::Upgrade(next) => request = *next,
+            AfterStatic::NotStatic(next) => request = *next,
             AfterStatic::Closed(reason) => return Ok(Opened::Done(reason)),
         }
     }
     audit.request_seen = true;
+    if refusal_check::is_check(&request.request) {
+        refusal_check::check(&request.request, shared).map_err(|e| refuse(&mut browser, e))?;
+        let transport = browser.transport();
+        http_upgrade::write_refusal(
+            &mut browser,
+            refusal_check::PASSED.0,
+            refusal_check::PASSED.1,
+            transport,
+        )
+        .map_err(SessionError::Client)?;
+        return Ok(Opened::Done("refusal check passed".into()));
+    }
 
     // 2. Everything about the request is checked before the token is looked up. Then the
     // token is looked up (not consumed), the driver chosen and the console connected; a
@@ -184,8 +197,12 @@ fn open(
     };
     audit.kind = console.kind.to_string();
     audit.target = console.address();
-    let Some(driver) = shared.drivers.for_kind(console.kind) else {
-        return Err(refuse(&mut browser, SessionError::NoDriver(console.kind)));
+    let driver = match shared
+        .drivers
+        .for_console(console.kind, console.driver.as_deref())
+    {
+        Ok(driver) => driver,
+        Err(e) => return Err(refuse(&mut browser, e)),
     };
     audit.driver = driver.name().to_string();
     let allowed = config.allowed_targets.as_ref();
@@ -279,8 +296,9 @@ fn read_head(
 
 /// How a connection's static requests ended.
 enum AfterStatic {
-    /// The next request on the connection asks for a websocket.
-    Upgrade(Box<UpgradeRequest>),
+    /// The next request on the connection is not for a file: it asks for a websocket, or it is
+    /// a refusal check.
+    NotStatic(Box<UpgradeRequest>),
     /// The connection closed; why.
     Closed(String),
 }
@@ -338,8 +356,9 @@ fn serve_static(
         // The next head, as the first, within handshake_timeout, however its bytes are spaced.
         browser.set_deadline(Some(Instant::now() + config.handshake_timeout));
         request = read_head(browser, first_bytes, audit)?;
-        if http_upgrade::is_websocket(&request.request) {
-            return Ok(AfterStatic::Upgrade(Box::new(request)));
+        if http_upgrade::is_websocket(&request.request) || refusal_check::is_check(&request.request)
+        {
+            return Ok(AfterStatic::NotStatic(Box::new(request)));
         }
     }
 }

@@ -41,6 +41,7 @@ pub const CONSOLE_KEYS: &[&str] = &[
     "expires",
     "insecure",
     "tlsTunnel",
+    "driver",
 ];
 
 /// Reads one console description: an object with the keys in [`CONSOLE_KEYS`] (`address` or
@@ -220,6 +221,11 @@ fn console_from_object(map: &Map<String, Value>) -> Result<Console, String> {
     console.username = string(map, "username")?.map(str::to_string);
     console.password = string(map, "password")?.map(str::to_string);
     console.single_use = boolean(map, "single_use")?.unwrap_or(false);
+    console.driver = match string(map, "driver")? {
+        Some(name) if is_driver_name(name) => Some(name.to_string()),
+        Some(_) => return Err("'driver' must be a driver name (a-z, 0-9, '_', '-')".into()),
+        None => None,
+    };
     console.expires = match map.get("expires") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => Some(unix_time(n)?),
@@ -231,6 +237,14 @@ fn console_from_object(map: &Map<String, Value>) -> Result<Console, String> {
         }
     };
     Ok(console)
+}
+
+/// Whether `name` can be a driver's name (as in `console_proxy_security_driver`).
+fn is_driver_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// Names an unknown key only when it looks like a misspelt field (it might be a token nested

@@ -1,8 +1,8 @@
 //! What the browser is told and what the log says, in one place: for a [`SessionError`] (why a
 //! session ended early) its HTTP refusal before the websocket upgrade, its close code and reason
 //! after it, and its log level; for a [`Refusal`] at accept its 503; for how a relay ended
-//! ([`RelayEnd`]) its Close frame. (Static files answer their own 403/404/405 in
-//! `static_files.rs`; they are not sessions. Drivers that answer the browser in RFB use the same
+//! ([`RelayEnd`]) its Close frame. (Static files answer their own 304/403/404/405 in
+//! `static_files/`; they are not sessions. Drivers that answer the browser in RFB use the same
 //! phrases, [`CgStatus::browser_phrase`].)
 //!
 //! The browser gets a generic reason it can show and, after the upgrade, the session number; it

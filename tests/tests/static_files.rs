@@ -383,12 +383,13 @@ fn hidden_files_are_never_served() {
     }
 }
 
-#[test]
-fn one_connection_serves_many_requests_then_becomes_a_console_session() {
-    const TOKEN: &str = "keepalive-echo-7f3a";
-    let echo = Backend::start(Behaviour::Echo);
-    let (proxy, _web) = web_proxy_with(|c| c.token(TOKEN, &echo.addr()));
-    let mut tcp = connect(&proxy);
+/// The token of the echo console in the upgrade tests.
+const ECHO_TOKEN: &str = "keepalive-echo-7f3a";
+
+/// Sends 22 requests (GET, a 404, HEAD, a 304) on `stream`, one connection, then upgrades that
+/// same connection to a websocket and checks that the echo console answers through it, that
+/// the console session is the proxy's first connection and the only audit line.
+fn serve_then_upgrade<S: Read + Write>(mut stream: S, proxy: &Proxy, echo: &Backend) {
     let targets = [
         "/vnc.html",
         "/app/ui.js",
@@ -397,47 +398,69 @@ fn one_connection_serves_many_requests_then_becomes_a_console_session() {
     ];
     for round in 0..5 {
         for target in targets {
-            let r = get_on(&mut tcp, target);
+            stream
+                .write_all(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .unwrap();
+            let r = read_one_response(&mut stream, false);
             let expected = if target == "/nope.js" { 404 } else { 200 };
             assert_eq!(r.status, expected, "round {round}, {target}: {r:?}");
             assert_eq!(r.header("connection"), None, "kept alive: {r:?}");
         }
     }
     // A HEAD and a 304 keep the connection in step too.
-    tcp.write_all(b"HEAD /app/ui.js HTTP/1.1\r\nHost: x\r\n\r\n")
+    stream
+        .write_all(b"HEAD /app/ui.js HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    let head = read_one_response(&mut tcp, true);
+    let head = read_one_response(&mut stream, true);
     assert_eq!(head.status, 200, "{head:?}");
     let etag = head.header("etag").unwrap().to_string();
-    tcp.write_all(
-        format!("GET /app/ui.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\n\r\n").as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(read_one_response(&mut tcp, false).status, 304);
+    stream
+        .write_all(
+            format!("GET /app/ui.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(read_one_response(&mut stream, false).status, 304);
 
-    // The same TCP connection now asks for a websocket and gets its console.
-    let url = proxy.url(TOKEN);
+    // The same connection now asks for a websocket and gets its console.
+    let url = proxy.url(ECHO_TOKEN);
     let (mut ws, response) =
-        tungstenite::client(url.as_str(), tcp).expect("upgrade after 22 requests");
+        tungstenite::client(url.as_str(), stream).expect("upgrade after 22 requests");
     assert_eq!(response.status(), 101);
-    ws.send(tungstenite::Message::binary(
-        b"through the kept-alive connection".to_vec(),
-    ))
-    .unwrap();
+    let text = b"through the kept-alive connection";
+    ws.send(tungstenite::Message::binary(text.to_vec()))
+        .unwrap();
     let mut echoed = Vec::new();
-    while echoed.len() < 33 {
+    while echoed.len() < text.len() {
         match ws.read().expect("the echo") {
             tungstenite::Message::Binary(b) => echoed.extend_from_slice(&b),
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(echoed, b"through the kept-alive connection");
+    assert_eq!(echoed, text);
     ws.close(None).unwrap();
     let log = proxy
         .wait_for_log("audit session=1 ", Duration::from_secs(5))
         .unwrap_or_else(|| panic!("the console session was not connection 1:\n{}", proxy.log()));
-    assert_eq!(audit_lines(&proxy), 1, "{log}");
+    assert_eq!(audit_lines(proxy), 1, "{log}");
     assert_eq!(echo.accepted(), 1);
+}
+
+#[test]
+fn one_connection_serves_many_requests_then_becomes_a_console_session() {
+    let echo = Backend::start(Behaviour::Echo);
+    let (proxy, _web) = web_proxy_with(|c| c.token(ECHO_TOKEN, &echo.addr()));
+    serve_then_upgrade(connect(&proxy), &proxy, &echo);
+}
+
+#[test]
+fn one_tls_connection_serves_many_requests_then_becomes_a_console_session() {
+    let echo = Backend::start(Behaviour::Echo);
+    let (proxy, _web) = web_proxy_with(|c| c.tls().token(ECHO_TOKEN, &echo.addr()));
+    let tls = consolegate_tests::ws::Client::default()
+        .tls("127.0.0.1", connect(&proxy))
+        .expect("TLS to the proxy");
+    serve_then_upgrade(tls, &proxy, &echo);
 }
 
 #[test]

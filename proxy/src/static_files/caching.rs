@@ -63,18 +63,21 @@ impl Validators {
     /// The validators of a file with `metadata`; `None` when the file system keeps no
     /// modification time (then nothing is ever answered with 304).
     pub fn of(metadata: &Metadata) -> Option<Self> {
-        let modified = metadata.modified().ok()?;
+        Some(Self::new(metadata.len(), metadata.modified().ok()?))
+    }
+
+    /// The validators of a file of `len` bytes last modified at `modified`.
+    pub fn new(len: u64, modified: SystemTime) -> Self {
         let since_epoch = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
-        Some(Self {
+        Self {
             etag: format!(
-                "\"{:x}-{:x}.{:x}\"",
-                metadata.len(),
+                "\"{len:x}-{:x}.{:x}\"",
                 since_epoch.as_secs(),
                 since_epoch.subsec_nanos()
             ),
             // HTTP dates have whole seconds: compare in whole seconds.
             modified: UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs()),
-        })
+        }
     }
 
     /// The `ETag` value, quotes included.
@@ -142,10 +145,12 @@ mod tests {
     }
 
     fn validators() -> Validators {
-        Validators {
-            etag: "\"11-5f5e1000.0\"".into(),
-            modified: UNIX_EPOCH + Duration::from_secs(1_600_000_000),
-        }
+        let v = Validators::new(
+            17,
+            UNIX_EPOCH + Duration::from_nanos(1_600_000_000_000_000_007),
+        );
+        assert_eq!(v.etag(), "\"11-5f5e1000.7\"");
+        v
     }
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
@@ -161,14 +166,14 @@ mod tests {
         let v = validators();
         let inm = header::IF_NONE_MATCH;
         for value in [
-            "\"11-5f5e1000.0\"",
-            "W/\"11-5f5e1000.0\"",
-            "\"other\", \"11-5f5e1000.0\"",
+            "\"11-5f5e1000.7\"",
+            "W/\"11-5f5e1000.7\"",
+            "\"other\", \"11-5f5e1000.7\"",
             "*",
         ] {
             assert!(v.not_modified(&headers(&[(inm.clone(), value)])), "{value}");
         }
-        for value in ["\"other\"", "11-5f5e1000.0", ""] {
+        for value in ["\"other\"", "11-5f5e1000.7", ""] {
             assert!(
                 !v.not_modified(&headers(&[(inm.clone(), value)])),
                 "{value}"
@@ -176,7 +181,7 @@ mod tests {
         }
         assert!(v.not_modified(&headers(&[
             (inm.clone(), "\"a\""),
-            (inm.clone(), "\"11-5f5e1000.0\"")
+            (inm.clone(), "\"11-5f5e1000.7\"")
         ])));
     }
 
@@ -187,6 +192,7 @@ mod tests {
         let at = httpdate::fmt_http_date(v.modified);
         let before = httpdate::fmt_http_date(v.modified - Duration::from_secs(1));
         assert_eq!(at, v.last_modified());
+        assert_eq!(at, "Sun, 13 Sep 2020 12:26:40 GMT");
         assert!(v.not_modified(&headers(&[(ims.clone(), &at)])));
         assert!(!v.not_modified(&headers(&[(ims.clone(), &before)])));
         assert!(!v.not_modified(&headers(&[(ims.clone(), "yesterday")])));

@@ -180,8 +180,17 @@ pub fn accept(
         return Ok(socket);
     }
     let mut sock = DeadlineSocket::new(stream.try_clone()?, Some(deadline));
-    let header = read_header(&mut sock, socket.ip)?;
-    source_of(&header, socket.ip)
+    read_proxy_header(&mut sock, socket.ip)
+}
+
+/// Reads one PROXY header (v1 or v2) sent by the trusted proxy `peer` from `sock`, reading
+/// nothing after it, and returns the client address it names. `sock` holds the deadline.
+pub fn read_proxy_header(
+    sock: &mut impl Read,
+    peer: IpAddr,
+) -> Result<ClientAddr, ProxyHeaderError> {
+    let header = read_header(sock, peer)?;
+    source_of(&header, peer)
 }
 
 /// Whether the first bytes on `stream` are a PROXY header's signature (v1 `PROXY ` or the v2

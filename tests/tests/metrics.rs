@@ -14,7 +14,7 @@ use consolegate_tests::http;
 use consolegate_tests::pki::pki;
 use consolegate_tests::ports::{self, PortLease};
 use consolegate_tests::prometheus::{self, Prometheus, Samples};
-use consolegate_tests::proxy::{Config, Proxy};
+use consolegate_tests::proxy::{check_config, Config, Proxy};
 use consolegate_tests::qemu::{Mode, Qemu};
 use consolegate_tests::redis::Redis;
 use consolegate_tests::rfb::{self, Version};
@@ -347,5 +347,26 @@ fn driver_failures_are_counted_by_cause_and_the_client_certificate_expiry_is_sho
         not_after(&client_cert),
         "{:#?}",
         samples.0
+    );
+}
+
+#[test]
+fn a_missing_metrics_token_file_stops_the_check_and_the_start() {
+    let config = || {
+        Config::new()
+            .set("metrics_listen", "127.0.0.1:0")
+            .set("metrics_token_file", "/nonexistent/metrics-token")
+    };
+    let (code, out) = check_config(&config());
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("metrics_token_file /nonexistent/metrics-token: No such file or directory"),
+        "{out}"
+    );
+    let (code, log) = Proxy::start_failure(config());
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("metrics_token_file /nonexistent/metrics-token"),
+        "{log}"
     );
 }

@@ -370,3 +370,31 @@ fn a_missing_metrics_token_file_stops_the_check_and_the_start() {
         "{log}"
     );
 }
+
+#[test]
+fn readyz_fails_while_the_proxy_drains_after_sigterm() {
+    let qemu = Qemu::start(Mode::VncNone);
+    let (config, lease) = with_metrics(
+        Config::new()
+            .token("tk-drain", &qemu.addr())
+            .set("drain_timeout", "5"),
+    );
+    let proxy = Proxy::start(config);
+    let metrics = metrics_addr(&lease);
+    let mut ws = ws::open(&proxy.url("tk-drain"));
+    assert_qemu_console(&mut ws);
+    assert_eq!(prometheus::get(metrics, "/readyz", None).status, 200);
+    proxy.sigterm();
+    let draining = wait::until(Duration::from_secs(5), || {
+        let r = prometheus::get(metrics, "/readyz", None);
+        (r.status == 503).then_some(r)
+    })
+    .unwrap_or_else(|| panic!("/readyz stayed 200 while draining:\n{}", proxy.log()));
+    assert!(
+        draining.body.contains("FAIL accepting connections"),
+        "{draining:?}"
+    );
+    // Still alive while it drains.
+    assert_eq!(prometheus::get(metrics, "/healthz", None).status, 200);
+    ws.close();
+}

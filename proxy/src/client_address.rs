@@ -271,7 +271,12 @@ fn read_exact(sock: &mut impl Read, buf: &mut [u8], peer: IpAddr) -> Result<(), 
 
 /// The source address a complete header names, `None` if it names none.
 fn source_of(header: &[u8], peer: IpAddr) -> Result<Option<ClientAddr>, ProxyHeaderError> {
-    let malformed = |detail: String| ProxyHeaderError::Malformed { peer, detail };
+    // ppp's messages hold control characters ("must end in '\r\n'"): escaped, so that the
+    // log line stays one line.
+    let malformed = |detail: String| ProxyHeaderError::Malformed {
+        peer,
+        detail: detail.escape_debug().to_string(),
+    };
     let addr = match ppp::HeaderResult::parse(header) {
         ppp::HeaderResult::V2(Ok(h)) => match (h.command, h.addresses) {
             (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv4(a)) => {
@@ -504,6 +509,16 @@ mod tests {
             .and_then(|h| source_of(&h, peer))
             .unwrap_err();
         assert!(matches!(e, ProxyHeaderError::Malformed { .. }), "{e}");
+        // Found by fuzz/fuzz_targets/client_address.rs: ppp's message for a v1 line with a
+        // sixth field holds a CR LF, which split the log line.
+        let line = b"PROXY TCP4 203.0.113.9 10.0.0.2 51000 9 10.0.0.26p80\r\n";
+        let e = read_header(&mut &line[..], peer)
+            .and_then(|h| source_of(&h, peer))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed PROXY protocol header from 10.0.0.1: Header must end in \\'\\r\\n\\'."
+        );
     }
 
     #[test]

@@ -148,12 +148,6 @@ pub enum ProxyHeaderError {
         /// What `ppp` or the length check said.
         detail: String,
     },
-    /// The header names no usable source (`UNKNOWN`, `LOCAL`, a UNIX socket): the client's
-    /// address cannot be known.
-    #[error(
-        "PROXY protocol header from {0} names no client address (UNKNOWN, LOCAL or a UNIX socket)"
-    )]
-    NoAddress(IpAddr),
     /// The socket failed or the deadline passed while the header was read.
     #[error("cannot read the PROXY protocol header: {0}")]
     Io(#[from] io::Error),
@@ -180,8 +174,20 @@ pub fn accept(
         return Ok(socket);
     }
     let mut sock = DeadlineSocket::new(stream.try_clone()?, Some(deadline));
-    let header = read_header(&mut sock, socket.ip)?;
-    source_of(&header, socket.ip)
+    read_proxy_header(&mut sock, peer)
+}
+
+/// Reads one PROXY header (v1 or v2) sent by the trusted proxy `peer` from `sock`, reading
+/// nothing after it, and returns the client address it names. A header that names no client
+/// (v2 `LOCAL`, as HAProxy's health checks send; v1 `UNKNOWN`; an unspecified or UNIX
+/// family) is valid, and the connection is the proxy's own: `peer` is the client, as the
+/// protocol says. `sock` holds the deadline.
+pub fn read_proxy_header(
+    sock: &mut impl Read,
+    peer: SocketAddr,
+) -> Result<ClientAddr, ProxyHeaderError> {
+    let header = read_header(sock, peer.ip())?;
+    Ok(source_of(&header, peer.ip())?.unwrap_or(ClientAddr::socket(peer)))
 }
 
 /// Whether the first bytes on `stream` are a PROXY header's signature (v1 `PROXY ` or the v2
@@ -263,9 +269,14 @@ fn read_exact(sock: &mut impl Read, buf: &mut [u8], peer: IpAddr) -> Result<(), 
     })
 }
 
-/// The source address a complete header names.
-fn source_of(header: &[u8], peer: IpAddr) -> Result<ClientAddr, ProxyHeaderError> {
-    let malformed = |detail: String| ProxyHeaderError::Malformed { peer, detail };
+/// The source address a complete header names, `None` if it names none.
+fn source_of(header: &[u8], peer: IpAddr) -> Result<Option<ClientAddr>, ProxyHeaderError> {
+    // ppp's messages hold control characters ("must end in '\r\n'"): escaped, so that the
+    // log line stays one line.
+    let malformed = |detail: String| ProxyHeaderError::Malformed {
+        peer,
+        detail: detail.escape_debug().to_string(),
+    };
     let addr = match ppp::HeaderResult::parse(header) {
         ppp::HeaderResult::V2(Ok(h)) => match (h.command, h.addresses) {
             (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv4(a)) => {
@@ -274,17 +285,17 @@ fn source_of(header: &[u8], peer: IpAddr) -> Result<ClientAddr, ProxyHeaderError
             (ppp::v2::Command::Proxy, ppp::v2::Addresses::IPv6(a)) => {
                 SocketAddr::new(a.source_address.into(), a.source_port)
             }
-            _ => return Err(ProxyHeaderError::NoAddress(peer)),
+            _ => return Ok(None),
         },
         ppp::HeaderResult::V1(Ok(h)) => match h.addresses {
             ppp::v1::Addresses::Tcp4(a) => SocketAddr::new(a.source_address.into(), a.source_port),
             ppp::v1::Addresses::Tcp6(a) => SocketAddr::new(a.source_address.into(), a.source_port),
-            ppp::v1::Addresses::Unknown => return Err(ProxyHeaderError::NoAddress(peer)),
+            ppp::v1::Addresses::Unknown => return Ok(None),
         },
         ppp::HeaderResult::V2(Err(e)) => return Err(malformed(e.to_string())),
         ppp::HeaderResult::V1(Err(e)) => return Err(malformed(e.to_string())),
     };
-    Ok(ClientAddr::socket(addr))
+    Ok(Some(ClientAddr::socket(addr)))
 }
 
 /// Step 2: the client address after the request `headers`, given the address so far. The
@@ -453,7 +464,10 @@ mod tests {
         let peer: IpAddr = "10.0.0.1".parse().unwrap();
         let mut input: &[u8] = b"PROXY TCP4 203.0.113.9 10.0.0.2 51000 6080\r\nGET / HTTP/1.1\r\n";
         let header = read_header(&mut input, peer).unwrap();
-        assert_eq!(source_of(&header, peer).unwrap(), addr("203.0.113.9:51000"));
+        assert_eq!(
+            source_of(&header, peer).unwrap(),
+            Some(addr("203.0.113.9:51000"))
+        );
         assert_eq!(
             input, b"GET / HTTP/1.1\r\n",
             "nothing after the header was read"
@@ -478,7 +492,7 @@ mod tests {
         assert_eq!(header, v2);
         assert_eq!(
             source_of(&header, peer).unwrap(),
-            addr("[2001:db8::9]:52000")
+            Some(addr("[2001:db8::9]:52000"))
         );
         assert_eq!(input, b"\x16\x03\x01");
     }
@@ -495,9 +509,32 @@ mod tests {
             .and_then(|h| source_of(&h, peer))
             .unwrap_err();
         assert!(matches!(e, ProxyHeaderError::Malformed { .. }), "{e}");
-        let e = read_header(&mut &b"PROXY UNKNOWN\r\n"[..], peer)
+        // Found by fuzz/fuzz_targets/client_address.rs: ppp's message for a v1 line with a
+        // sixth field holds a CR LF, which split the log line.
+        let line = b"PROXY TCP4 203.0.113.9 10.0.0.2 51000 9 10.0.0.26p80\r\n";
+        let e = read_header(&mut &line[..], peer)
             .and_then(|h| source_of(&h, peer))
             .unwrap_err();
-        assert!(matches!(e, ProxyHeaderError::NoAddress(_)), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "malformed PROXY protocol header from 10.0.0.1: Header must end in \\'\\r\\n\\'."
+        );
+    }
+
+    #[test]
+    fn a_header_without_a_client_leaves_the_proxy_as_the_client() {
+        let peer: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+        let unknown = read_proxy_header(&mut &b"PROXY UNKNOWN\r\n"[..], peer).unwrap();
+        assert_eq!(unknown, ClientAddr::socket(peer));
+        // HAProxy's health checks with check-send-proxy: v2 LOCAL.
+        let local = ppp::v2::Builder::with_addresses(
+            ppp::v2::Version::Two | ppp::v2::Command::Local,
+            ppp::v2::Protocol::Unspecified,
+            ppp::v2::Addresses::Unspecified,
+        )
+        .build()
+        .unwrap();
+        let check = read_proxy_header(&mut &local[..], peer).unwrap();
+        assert_eq!(check, ClientAddr::socket(peer));
     }
 }

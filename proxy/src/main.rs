@@ -8,6 +8,7 @@ use consolegate::cli::Cli;
 use consolegate::config::Config;
 use consolegate::daemon::{self, Daemon};
 use consolegate::log_format::{self, LogFormat};
+use consolegate::metrics_listener::BearerToken;
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -53,6 +54,12 @@ fn do_main(cli: &Cli, config: Config) -> anyhow::Result<()> {
             }
         }
         println!("token source: {}", shared.tokens.describe());
+        if let Some(addr) = shared.config.metrics_listen {
+            if let Some(path) = &shared.config.metrics_token_file {
+                BearerToken::read(path).context("configuration check failed")?;
+            }
+            println!("metrics and health: http://{addr}/ (/metrics, /healthz, /readyz)");
+        }
         if shared.config.allowed_targets.is_none() {
             println!(
                 "WARNING: allowed_targets is not set: a token may point a console at any \

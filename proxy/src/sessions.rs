@@ -256,13 +256,15 @@ impl Drop for Registration {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.id);
         self.upgraded();
+        // `client` is read before `per_client` is locked: `count_client` takes them in that
+        // order too.
+        let client = *self.client.get_mut().unwrap_or_else(|e| e.into_inner());
         {
             let mut per_client = self
                 .sessions
                 .per_client
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            let client = *self.client.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(client) = client {
                 if let Some(count) = per_client.get_mut(&client) {
                     *count -= 1;

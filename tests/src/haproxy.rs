@@ -39,6 +39,20 @@ impl Haproxy {
     /// Starts HAProxy balancing round-robin over `backends` in `mode`, and waits until it
     /// listens. Panics, with what to install, if `haproxy` is missing.
     pub fn start(mode: Mode, backends: &[SocketAddr]) -> Self {
+        Self::launch(mode, backends, "")
+    }
+
+    /// [`Haproxy::start`] with health checks every 200 ms (`check`; in TCP mode also
+    /// `check-send-proxy`, so each check sends a PROXY header with the `LOCAL` command).
+    pub fn start_with_checks(mode: Mode, backends: &[SocketAddr]) -> Self {
+        let checks = match mode {
+            Mode::TcpProxyV2 | Mode::TcpProxyV1 => " check check-send-proxy inter 200ms",
+            Mode::HttpForwardFor => " check inter 200ms",
+        };
+        Self::launch(mode, backends, checks)
+    }
+
+    fn launch(mode: Mode, backends: &[SocketAddr], checks: &str) -> Self {
         let dir = TempDir::new("haproxy");
         let listen = ports::port();
         let (mode_line, server_option) = match mode {
@@ -53,7 +67,7 @@ impl Haproxy {
             .iter()
             .enumerate()
             .map(|(i, addr)| {
-                format!("    server s{i} {addr}{server_option} source {HAPROXY_SOURCE}\n")
+                format!("    server s{i} {addr}{server_option}{checks} source {HAPROXY_SOURCE}\n")
             })
             .collect();
         let config = format!(

@@ -246,3 +246,36 @@ fn proxy_headers_only_from_trusted_proxies_and_always_from_them() {
         proxy.log()
     );
 }
+
+#[test]
+fn haproxy_health_checks_with_a_proxy_header_are_neither_refused_nor_audited() {
+    let qemu = Qemu::start(qemu::Mode::VncNone);
+    let proxy = Proxy::start(behind_haproxy(&qemu, true));
+    let lb = Haproxy::start_with_checks(Mode::TcpProxyV2, &[proxy.addr()]);
+    // A few checks (every 200 ms, PROXY v2 LOCAL, then close), then a session.
+    std::thread::sleep(Duration::from_millis(1000));
+    let client = session_from(CLIENT, &lb.url(TOKEN));
+    let log = proxy
+        .wait_for_log("audit session=", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no audit line:\n{}", proxy.log()));
+    let audits: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("audit session="))
+        .collect();
+    assert_eq!(audits.len(), 1, "only the session is audited:\n{log}");
+    assert!(
+        audits[0].contains(&format!(" client={client} ")),
+        "{}",
+        audits[0]
+    );
+    assert!(!log.contains("refused"), "a check was refused:\n{log}");
+    assert!(
+        !audits[0].contains("session=1 "),
+        "the checks came first, as sessions of their own:\n{log}"
+    );
+    assert!(
+        !lb.log().contains("DOWN"),
+        "HAProxy marked the proxy down:\n{}",
+        lb.log()
+    );
+}

@@ -12,6 +12,7 @@ use consolegate_tests::haproxy::{Haproxy, Mode, HAPROXY_SOURCE};
 use consolegate_tests::proxy::{Config, Proxy};
 use consolegate_tests::qemu::{self, Qemu};
 use consolegate_tests::setup::{assert_qemu_console, token_hash, VncSetup};
+use consolegate_tests::wait;
 use consolegate_tests::ws::{self, Client};
 
 const CLIENT: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
@@ -23,13 +24,12 @@ fn session_and_refusal(setup: &VncSetup) -> String {
     assert_qemu_console(&mut ws);
     ws.close();
     assert_eq!(ws::refusal(&setup.proxy.url("no-such-token")).status, 404);
-    let log = setup.proxy.log();
-    let audited = |l: &String| l.matches("audit session=").count() == 2;
-    setup
-        .proxy
-        .wait_for_log("audit session=2 ", Duration::from_secs(5))
-        .filter(audited)
-        .unwrap_or_else(|| panic!("two audit lines expected:\n{log}"))
+    // Session 1's end line may come after session 2's.
+    wait::until(Duration::from_secs(5), || {
+        let log = setup.proxy.log();
+        (log.matches("audit session=").count() == 2).then_some(log)
+    })
+    .unwrap_or_else(|| panic!("two audit lines expected:\n{}", setup.proxy.log()))
 }
 
 #[test]

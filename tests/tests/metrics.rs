@@ -14,7 +14,7 @@ use consolegate_tests::http;
 use consolegate_tests::pki::pki;
 use consolegate_tests::ports::{self, PortLease};
 use consolegate_tests::prometheus::{self, Prometheus, Samples};
-use consolegate_tests::proxy::{Config, Proxy};
+use consolegate_tests::proxy::{check_config, Config, Proxy};
 use consolegate_tests::qemu::{Mode, Qemu};
 use consolegate_tests::redis::Redis;
 use consolegate_tests::rfb::{self, Version};
@@ -348,4 +348,53 @@ fn driver_failures_are_counted_by_cause_and_the_client_certificate_expiry_is_sho
         "{:#?}",
         samples.0
     );
+}
+
+#[test]
+fn a_missing_metrics_token_file_stops_the_check_and_the_start() {
+    let config = || {
+        Config::new()
+            .set("metrics_listen", "127.0.0.1:0")
+            .set("metrics_token_file", "/nonexistent/metrics-token")
+    };
+    let (code, out) = check_config(&config());
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("metrics_token_file /nonexistent/metrics-token: No such file or directory"),
+        "{out}"
+    );
+    let (code, log) = Proxy::start_failure(config());
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("metrics_token_file /nonexistent/metrics-token"),
+        "{log}"
+    );
+}
+
+#[test]
+fn readyz_fails_while_the_proxy_drains_after_sigterm() {
+    let qemu = Qemu::start(Mode::VncNone);
+    let (config, lease) = with_metrics(
+        Config::new()
+            .token("tk-drain", &qemu.addr())
+            .set("drain_timeout", "5"),
+    );
+    let proxy = Proxy::start(config);
+    let metrics = metrics_addr(&lease);
+    let mut ws = ws::open(&proxy.url("tk-drain"));
+    assert_qemu_console(&mut ws);
+    assert_eq!(prometheus::get(metrics, "/readyz", None).status, 200);
+    proxy.sigterm();
+    let draining = wait::until(Duration::from_secs(5), || {
+        let r = prometheus::get(metrics, "/readyz", None);
+        (r.status == 503).then_some(r)
+    })
+    .unwrap_or_else(|| panic!("/readyz stayed 200 while draining:\n{}", proxy.log()));
+    assert!(
+        draining.body.contains("FAIL accepting connections"),
+        "{draining:?}"
+    );
+    // Still alive while it drains.
+    assert_eq!(prometheus::get(metrics, "/healthz", None).status, 200);
+    ws.close();
 }

@@ -18,7 +18,9 @@ use consolegate_fuzz::Script;
 use consolegate_rfb::{RfbVersion, MAX_REASON_LEN};
 use consolegate_sasl_gssapi::cyrus::Credentials;
 use consolegate_sasl_gssapi::handshake::{choose_mechanism, choose_route, Route};
-use consolegate_sasl_gssapi::vnc_sasl::{is_mechanism_name, read_mechlist, read_reply, MAX_DATA_LEN};
+use consolegate_sasl_gssapi::vnc_sasl::{
+    is_mechanism_name, read_mechlist, read_reply, MAX_DATA_LEN,
+};
 use consolegate_sasl_gssapi::{Mechanism, SaslError};
 use libfuzzer_sys::fuzz_target;
 
@@ -92,6 +94,10 @@ fn check_error(e: &SaslError) {
             !text.chars().any(char::is_control),
             "control character in {text:?}"
         );
-        assert!(text.len() <= 10 * MAX_REASON_LEN + 1024, "{} bytes", text.len());
+        assert!(
+            text.len() <= 10 * MAX_REASON_LEN + 1024,
+            "{} bytes",
+            text.len()
+        );
     }
 }

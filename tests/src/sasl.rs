@@ -157,8 +157,13 @@ fn make_sasldb(path: &std::path::Path, user: &str, password: &str) {
 /// The proxy with the `sasl_gssapi` driver: the realm's `KRB5_CONFIG`, the proxy's keytab, and
 /// `[console_proxy_tls]` with the test PKI (for X509SASL).
 pub fn proxy_config(realm: &Realm) -> Config {
+    with_sasl_driver(Config::new(), realm)
+}
+
+/// `config` with the `sasl_gssapi` driver set up as [`proxy_config`] sets it up.
+pub fn with_sasl_driver(config: Config, realm: &Realm) -> Config {
     let set = &pki().trusted;
-    Config::new()
+    config
         .tls_drivers("sasl_gssapi", set, Some(set))
         .section(
             "console_proxy_sasl",

@@ -15,6 +15,7 @@ use consolegate_tests::pki::pki;
 use consolegate_tests::proxy::{profile_dir, Config, Proxy};
 use consolegate_tests::qemu::{Mode, Options, Qemu};
 use consolegate_tests::reasons::{assert_close_reason, assert_rfb_reason};
+use consolegate_tests::sasl::{with_sasl_driver, Realm, SaslQemu, Wire};
 use consolegate_tests::scratch::TempDir;
 use consolegate_tests::web::web_dir;
 
@@ -240,6 +241,43 @@ fn vnc_page_through_vencrypt_shows_qemus_name_and_screen_and_survives_keys() {
         .proxy
         .wait_for_log("driver=vencrypt", Duration::from_secs(5))
         .unwrap_or_else(|| panic!("no vencrypt session in the log: {}", server.proxy.log()));
+    assert!(!audit.contains(token), "the token reached the log: {audit}");
+}
+
+#[test]
+fn vnc_page_through_sasl_gssapi_reaches_a_kerberos_protected_qemu() {
+    // Issue 17: noVNC in Chromium, the sasl_gssapi driver, GSSAPI with a security layer over
+    // RFB type 20 to a QEMU whose VNC server requires Kerberos.
+    let realm = Realm::start();
+    let qemu = SaslQemu::start(&realm, "gssapi", Wire::Plain);
+    let token = "vnc-page-kerberos-4e1b";
+    let server = PageProxy::start(|c| {
+        with_sasl_driver(c, &realm).token(token, &format!("vnc://{}", qemu.addr()))
+    });
+    let mut chromium = Chromium::start();
+    let mut page = connected_page(&mut chromium, &server, "vnc.html", token);
+    assert!(
+        page.text("name").starts_with("QEMU"),
+        "desktop name {:?}",
+        page.text("name")
+    );
+    // This QEMU boots no guest: the screen is SeaBIOS's, in whatever mode it is in by then.
+    let screen = canvas_expression("#screen canvas");
+    let drawn = page.wait_for(
+        &format!("(() => {{ const c = {screen}; return !!c && c.colours > 1; }})()"),
+        PAGE_TIMEOUT,
+    );
+    assert!(drawn, "nothing drawn: {}", page.eval(&screen));
+    page.eval("document.querySelector('#screen canvas').focus()");
+    page.press("a", "KeyA", 65);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(page.text("status"), "connected", "{}", page.text("reason"));
+    assert_no_problems(&mut page);
+    drop(chromium);
+    let audit = server
+        .proxy
+        .wait_for_log("driver=sasl_gssapi", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no sasl_gssapi session in the log: {}", server.proxy.log()));
     assert!(!audit.contains(token), "the token reached the log: {audit}");
 }
 

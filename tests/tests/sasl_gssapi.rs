@@ -266,6 +266,29 @@ fn a_stale_keytab_is_refused_with_the_kerberos_detail() {
 }
 
 #[test]
+fn a_keytab_missing_at_start_or_gone_before_the_first_session_is_refused() {
+    let realm = Realm::start();
+    let nowhere = realm.kdc.path("no-such.keytab").display().to_string();
+    let config = proxy_config(&realm).section("console_proxy_sasl", "keytab", &nowhere);
+    let (code, out) = check_config(&config);
+    assert_ne!(code, 0, "a missing keytab passed --check-config:\n{out}");
+    assert!(
+        out.contains(&nowhere),
+        "the error does not name the keytab:\n{out}"
+    );
+    // Present when the proxy started, gone before it needed a ticket: no session, a clear
+    // reason, and the Kerberos detail in the log.
+    let qemu = SaslQemu::start(&realm, "gssapi", Wire::Plain);
+    let proxy = Proxy::start(proxy_config(&realm).token(TOKEN, &qemu.addr()));
+    std::fs::remove_file(&realm.proxy_keytab).unwrap();
+    let detail = refused(&proxy, KERBEROS, "the console refused the credentials");
+    assert!(
+        detail.starts_with("GSSAPI with vnc@127.0.0.1 failed on the proxy's side: "),
+        "{detail}"
+    );
+}
+
+#[test]
 fn a_principal_missing_from_the_kdc_is_refused() {
     let detail = kerberos_refusal(
         |realm| {

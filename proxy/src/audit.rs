@@ -96,11 +96,12 @@ pub struct AuditRecord {
     pub down: u64,
     /// When the connection was accepted.
     pub started: Instant,
-    /// Whether an HTTP request arrived. A connection that never sent one (a load balancer's
-    /// TCP health check, a port scan) gets a debug line, not an audit line.
+    /// Whether a request other than a static file's arrived (a websocket upgrade, or anything
+    /// refused). A connection that never sent one (a load balancer's TCP health check, a port
+    /// scan, a browser fetching pages and their files) gets a debug line, not an audit line.
     pub request_seen: bool,
-    /// Whether the request was for a static file: a debug line, not an audit line.
-    pub asset: bool,
+    /// Static files answered on this connection (`web`), before any upgrade.
+    pub assets: usize,
 }
 
 impl AuditRecord {
@@ -118,7 +119,7 @@ impl AuditRecord {
             down: 0,
             started: Instant::now(),
             request_seen: false,
-            asset: false,
+            assets: 0,
         }
     }
 
@@ -135,13 +136,21 @@ impl AuditRecord {
     /// Writes the end line (at debug level instead for a connection that sent no request or
     /// asked for a static file).
     pub fn log(&self, close_reason: &str) {
-        if !self.request_seen || self.asset {
-            let what = if self.asset {
-                "static file request"
-            } else {
-                "connection closed before a request"
-            };
-            log::debug!("{what} from {}: {close_reason}", self.client);
+        if !self.request_seen && self.assets > 0 {
+            log::debug!(
+                "connection {} from {} closed after {} static requests: {close_reason}",
+                self.session_id,
+                self.client,
+                self.assets
+            );
+            return;
+        }
+        if !self.request_seen {
+            log::debug!(
+                "connection {} from {} closed before a request: {close_reason}",
+                self.session_id,
+                self.client
+            );
             return;
         }
         let duration_ms = self.started.elapsed().as_millis() as u64;

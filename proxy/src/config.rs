@@ -70,6 +70,12 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// `thread_stack_size`: bytes of stack per session thread. Default 256 KiB.
     pub thread_stack_size: usize,
+    /// `keepalive_timeout`: seconds a connection that was answered from `web` waits for its
+    /// next request; 0 turns keep-alive off. Default 5.
+    pub keepalive_timeout: Option<Duration>,
+    /// `keepalive_requests`: the most requests one connection gets answered from `web`.
+    /// Default 100.
+    pub keepalive_requests: usize,
     /// `proxy_protocol`: `true` for every listener, or a list of `listen` addresses whose
     /// connections from `trusted_proxies` must begin with a PROXY protocol (v1 or v2) header.
     /// Default off.
@@ -117,7 +123,8 @@ pub enum ConfigError {
     UnknownKey(String),
 }
 
-const KNOWN_KEYS: &[&str] = &[
+/// Every key of the general (`[DEFAULT]`) section; any other key there is refused.
+pub const KNOWN_KEYS: &[&str] = &[
     "listen",
     "ssl_certificate",
     "ssl_key",
@@ -137,6 +144,8 @@ const KNOWN_KEYS: &[&str] = &[
     "max_connections_per_client",
     "drain_timeout",
     "thread_stack_size",
+    "keepalive_timeout",
+    "keepalive_requests",
     "proxy_protocol",
     "trusted_proxies",
     "metrics_listen",
@@ -211,6 +220,11 @@ impl Config {
             return Err(invalid("console_proxy_security_driver", "names no driver"));
         }
         let idle = seconds("idle_timeout", get("idle_timeout"), 0.0)?;
+        let keepalive = seconds(
+            "keepalive_timeout",
+            get("keepalive_timeout"),
+            crate::static_files::keep_alive::DEFAULT_IDLE_SECS,
+        )?;
         let mut config = Config {
             listen,
             ssl_certificate: get("ssl_certificate").map(PathBuf::from),
@@ -247,6 +261,12 @@ impl Config {
             drain_timeout: seconds("drain_timeout", get("drain_timeout"), 10.0)?,
             thread_stack_size: number("thread_stack_size", get("thread_stack_size"), 256 * 1024)?
                 .max(64 * 1024),
+            keepalive_timeout: (!keepalive.is_zero()).then_some(keepalive),
+            keepalive_requests: number(
+                "keepalive_requests",
+                get("keepalive_requests"),
+                crate::static_files::keep_alive::DEFAULT_MAX_REQUESTS,
+            )?,
             proxy_protocol: ProxyProtocol::Off,
             trusted_proxies: get("trusted_proxies")
                 .map(TrustedProxies::parse)
@@ -289,6 +309,14 @@ impl Config {
             connections: self.max_connections,
             handshakes: self.max_handshakes,
             per_client: self.max_connections_per_client,
+        }
+    }
+
+    /// Keep-alive of the connections answered from `web`.
+    pub fn keep_alive(&self) -> crate::static_files::KeepAlive {
+        crate::static_files::KeepAlive {
+            idle: self.keepalive_timeout,
+            max_requests: self.keepalive_requests,
         }
     }
 

@@ -4,9 +4,12 @@
 //! Signals: SIGHUP re-reads the token source and the certificate; SIGTERM or SIGINT stops
 //! accepting, lets sessions run on for up to `drain_timeout`, then closes the rest with
 //! websocket Close 1001 and exits.
+//!
+//! Under systemd the daemon reports its state and pings the watchdog ([`crate::systemd`]), and
+//! takes the listening sockets systemd passes (socket activation) before binding the rest.
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::metrics_listener::{self, BearerToken, MetricsListenerError};
 use crate::session::{self, Shared};
 use crate::sessions::{Refusal, Sessions};
+use crate::systemd::{self, ActivationError, Notifier};
 use crate::token::{self, TokenError};
 use crate::unix;
 
@@ -32,7 +36,7 @@ const SIGNALS: Token = Token(usize::MAX);
 /// After sessions end, freed memory is handed back to the kernel within this time.
 const TRIM_INTERVAL: Duration = Duration::from_secs(2);
 /// How long sessions get to say goodbye after the drain time.
-const CLOSE_WAIT: Duration = Duration::from_secs(3);
+pub const CLOSE_WAIT: Duration = Duration::from_secs(3);
 /// After `accept` ran out of descriptors (EMFILE, ENFILE) or memory, it is tried again this
 /// often: the listener's readiness does not fire again for connections already queued.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -53,6 +57,9 @@ pub enum StartError {
     /// The listening side could not be set up.
     #[error(transparent)]
     Listener(#[from] ListenerError),
+    /// The sockets systemd passed (socket activation) cannot be used.
+    #[error(transparent)]
+    Activation(#[from] ActivationError),
     /// The metrics listener could not be set up.
     #[error(transparent)]
     Metrics(#[from] MetricsListenerError),
@@ -88,20 +95,49 @@ pub fn prepare(config: Config) -> Result<Shared, StartError> {
 pub struct Daemon {
     shared: Arc<Shared>,
     listeners: Vec<mio::net::TcpListener>,
+    /// The `listen` address each of `listeners` serves, in the same order (a socket systemd
+    /// passed serves the address it covers): what `proxy_protocol` is set for.
+    serves: Vec<SocketAddr>,
+    notifier: Notifier,
 }
 
 impl Daemon {
-    /// Prepares and binds.
+    /// Prepares, takes the sockets systemd passed and binds the other `listen` addresses.
     pub fn start(config: Config) -> Result<Self, StartError> {
         let shared = prepare(config)?;
-        let listeners = listener::bind(&shared.config.listen)?;
-        for l in &listeners {
-            let scheme = if shared.tls.is_some() {
-                "wss"
+        let listen = &shared.config.listen;
+        let passed = systemd::passed_listeners(listen)?;
+        let passed_addrs: Vec<_> = passed.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let unpassed: Vec<_> = listen
+            .iter()
+            .copied()
+            .filter(|want| !passed_addrs.iter().any(|p| systemd::covers(*p, *want)))
+            .collect();
+        let mut serves: Vec<SocketAddr> = passed_addrs
+            .iter()
+            .map(|p| {
+                let covered = listen.iter().find(|want| systemd::covers(*p, **want));
+                covered.copied().unwrap_or(*p)
+            })
+            .collect();
+        serves.extend(&unpassed);
+        let mut listeners: Vec<_> = passed
+            .into_iter()
+            .map(mio::net::TcpListener::from_std)
+            .collect();
+        listeners.extend(listener::bind(&unpassed)?);
+        let scheme = if shared.tls.is_some() {
+            "wss"
+        } else {
+            "ws (listen_insecure)"
+        };
+        for (i, l) in listeners.iter().enumerate() {
+            let from = if i < passed_addrs.len() {
+                ", socket from systemd"
             } else {
-                "ws (listen_insecure)"
+                ""
             };
-            log::info!("listening on {} ({scheme})", l.local_addr()?);
+            log::info!("listening on {} ({scheme}{from})", l.local_addr()?);
         }
         if shared.config.connect_insecure {
             log::warn!("connect_insecure = true: cleartext drivers are allowed");
@@ -131,7 +167,12 @@ impl Daemon {
             );
             metrics_listener::spawn(listener, Arc::clone(&shared), token)?;
         }
-        Ok(Self { shared, listeners })
+        Ok(Self {
+            shared,
+            listeners,
+            serves,
+            notifier: Notifier::from_env(),
+        })
     }
 
     /// The bound addresses.
@@ -155,13 +196,18 @@ impl Daemon {
         self.shared.accepting.store(true, Ordering::Release);
         let mut last_trim = Instant::now();
         let mut accept_stalled = false;
+        let ready = self.ready_status();
+        self.notifier.ready(&ready);
         'accepting: loop {
             let wait = if accept_stalled {
                 ACCEPT_RETRY
             } else {
                 TRIM_INTERVAL
             };
-            if let Err(e) = poll.poll(&mut events, Some(wait)) {
+            let wait = self.notifier.poll_timeout(wait);
+            let polled = poll.poll(&mut events, Some(wait));
+            self.notifier.ping_if_due();
+            if let Err(e) = polled {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -187,7 +233,11 @@ impl Daemon {
                 if event.token() == SIGNALS {
                     for signal in signals.pending() {
                         match signal {
-                            SIGHUP => self.reload(),
+                            SIGHUP => {
+                                self.notifier.reloading();
+                                self.reload();
+                                self.notifier.ready(&ready);
+                            }
                             _ => break 'accepting,
                         }
                     }
@@ -210,11 +260,17 @@ impl Daemon {
         Ok(())
     }
 
-    /// Accepts every queued connection on `listener`, the `index`th of `listen`.
+    /// The status line systemd shows while the daemon serves.
+    fn ready_status(&self) -> String {
+        let addrs: Vec<String> = self.local_addrs().iter().map(ToString::to_string).collect();
+        format!("listening on {}", addrs.join(", "))
+    }
+
+    /// Accepts every queued connection on the `index`th listener.
     fn accept_all(&self, index: usize, listener: &mio::net::TcpListener) -> AcceptEnd {
         let config = &self.shared.config;
-        let proxy_protocol = config
-            .listen
+        let proxy_protocol = self
+            .serves
             .get(index)
             .is_some_and(|addr| config.proxy_protocol.on(*addr));
         loop {
@@ -294,27 +350,34 @@ impl Daemon {
         self.shared.metrics.read_certificates(&self.shared.config);
     }
 
-    fn drain(&self) {
+    fn drain(&mut self) {
         let sessions = &self.shared.sessions;
         let drain = self.shared.config.drain_timeout;
-        log::info!(
+        let status = format!(
             "shutting down: {} sessions, waiting up to {drain:?}",
             sessions.active()
         );
-        if !wait_for_no_sessions(sessions, Instant::now() + drain) {
+        // Kept-alive connections between two static requests hold no work: close them now.
+        sessions.close_idle();
+        log::info!("{status}");
+        self.notifier.stopping(&status);
+        let notifier = &mut self.notifier;
+        if !wait_for_no_sessions(sessions, Instant::now() + drain, notifier) {
             log::info!("closing {} remaining sessions", sessions.active());
             sessions.close_all();
-            wait_for_no_sessions(sessions, Instant::now() + CLOSE_WAIT);
+            wait_for_no_sessions(sessions, Instant::now() + CLOSE_WAIT, notifier);
         }
         log::info!("stopped");
     }
 }
 
-fn wait_for_no_sessions(sessions: &Sessions, deadline: Instant) -> bool {
+/// Waits until no session is left or `deadline` passes (false then), pinging the watchdog.
+fn wait_for_no_sessions(sessions: &Sessions, deadline: Instant, notifier: &mut Notifier) -> bool {
     while sessions.active() > 0 {
         if Instant::now() >= deadline {
             return false;
         }
+        notifier.ping_if_due();
         std::thread::sleep(Duration::from_millis(20));
     }
     true

@@ -1,27 +1,14 @@
 //! The `consolegate` daemon: command line, logging, exit codes.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use consolegate::config::{Config, DEFAULT_CONFIG_PATH};
+use consolegate::cli::Cli;
+use consolegate::config::Config;
 use consolegate::daemon::{self, Daemon};
 use consolegate::log_format::{self, LogFormat};
 use consolegate::metrics_listener::BearerToken;
-
-/// A secure websocket console proxy for virtual machines.
-#[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    /// The configuration file.
-    #[arg(long, short = 'c', default_value = DEFAULT_CONFIG_PATH)]
-    config: PathBuf,
-    /// Check the configuration (load drivers, open the token source, read certificates) and
-    /// exit: 0 if it is usable.
-    #[arg(long)]
-    check_config: bool,
-}
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();

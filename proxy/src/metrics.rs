@@ -346,7 +346,7 @@ pub fn refusal_cause(error: &SessionError) -> Option<&'static str> {
             TokenError::Timeout(_) => "timeout",
             _ => "token_store",
         },
-        SessionError::NoDriver(_) => "no_driver",
+        SessionError::NoDriver(_) | SessionError::DriverNotLoaded { .. } => "no_driver",
         SessionError::TargetNotAllowed(_) => "target_not_allowed",
         SessionError::ConsoleUnreachable { .. } => "console_connect",
         SessionError::ConsoleTimeout | SessionError::DriverHung { .. } => "timeout",

@@ -15,6 +15,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,12 +30,13 @@ use crate::config::Config;
 use crate::deadline::{is_timeout, remaining, set_socket_deadline};
 use crate::driver::{DriverChannel, DriverRegistry};
 use crate::error::{self, SessionError};
-use crate::http_upgrade::{self, RequestError};
+use crate::http_upgrade::{self, RequestError, UpgradeRequest};
 use crate::listener::TlsIdentity;
 use crate::metrics::{KindDriver, Metrics};
+use crate::refusal_check;
 use crate::relay::{self, RelayEnd};
 use crate::sessions::{Registration, Sessions};
-use crate::static_files;
+use crate::static_files::{self, Persistence};
 use crate::token::{token_hash, TokenSource};
 use crate::unix;
 use crate::watchdog;
@@ -187,19 +189,7 @@ fn open(
             .map_err(SessionError::ClientTls)?,
         None => BrowserStream::plain(stream, deadline),
     };
-    let request = match http_upgrade::read_request(&mut browser) {
-        Ok(r) => r,
-        Err(RequestError::Io(e)) => return Err(SessionError::Client(e)),
-        Err(RequestError::TooLarge) => {
-            audit.request_seen = true;
-            return Err(refuse(&mut browser, SessionError::HeadTooLarge));
-        }
-        Err(e) => {
-            audit.request_seen = true;
-            return Err(refuse(&mut browser, SessionError::BadRequest(e)));
-        }
-    };
-    audit.request_seen = true;
+    let mut request = read_head(&mut browser, Vec::new(), audit)?;
     // The client a trusted proxy names counts towards max_connections_per_client.
     audit.client = client_address::forwarded(
         request.request.headers(),
@@ -209,24 +199,32 @@ fn open(
     if let Err(refusal) =
         registration.count_client(audit.client.ip, config.max_connections_per_client)
     {
+        audit.request_seen = true;
         return Err(refuse(&mut browser, SessionError::Limit(refusal)));
     }
-    if !http_upgrade::is_websocket(&request.request) {
-        return match &config.web {
-            Some(root) => {
-                audit.asset = true;
-                // The whole reply, however slowly the client reads, within its own deadline.
-                browser.set_deadline(Some(Instant::now() + config.handshake_timeout));
-                let status = static_files::serve(&mut browser, root, &request.request)
-                    .map_err(SessionError::Client)?;
-                Ok(Opened::Done(format!(
-                    "static file {} {}",
-                    request.request.uri().path(),
-                    status.as_u16()
-                )))
-            }
-            None => Err(refuse(&mut browser, SessionError::NotUpgrade)),
+    if !http_upgrade::is_websocket(&request.request) && !refusal_check::is_check(&request.request) {
+        let Some(root) = &config.web else {
+            audit.request_seen = true;
+            return Err(refuse(&mut browser, SessionError::NotUpgrade));
         };
+        // Pages and their files, on a kept-alive connection, until it closes or upgrades.
+        match serve_static(shared, &mut browser, root, request, audit, registration)? {
+            AfterStatic::NotStatic(next) => request = *next,
+            AfterStatic::Closed(reason) => return Ok(Opened::Done(reason)),
+        }
+    }
+    audit.request_seen = true;
+    if refusal_check::is_check(&request.request) {
+        refusal_check::check(&request.request, shared).map_err(|e| refuse(&mut browser, e))?;
+        let transport = browser.transport();
+        http_upgrade::write_refusal(
+            &mut browser,
+            refusal_check::PASSED.0,
+            refusal_check::PASSED.1,
+            transport,
+        )
+        .map_err(SessionError::Client)?;
+        return Ok(Opened::Done("refusal check passed".into()));
     }
 
     // 2. Everything about the request is checked before the token is looked up. Then the
@@ -263,8 +261,12 @@ fn open(
     audit.kind = console.kind.to_string();
     audit.target = console.address();
     audit.fields = console.audit.clone();
-    let Some(driver) = shared.drivers.for_kind(console.kind) else {
-        return Err(refuse(&mut browser, SessionError::NoDriver(console.kind)));
+    let driver = match shared
+        .drivers
+        .for_console(console.kind, console.driver.as_deref())
+    {
+        Ok(driver) => driver,
+        Err(e) => return Err(refuse(&mut browser, e)),
     };
     audit.driver = driver.name().to_string();
     let allowed = config.allowed_targets.as_ref();
@@ -338,6 +340,92 @@ fn open(
         console_tcp,
         first_up,
     })))
+}
+
+/// Reads a request head, `buffered` its first bytes if some were already read; a malformed or
+/// oversized head is refused (and noted in `audit`).
+fn read_head(
+    browser: &mut BrowserStream,
+    buffered: Vec<u8>,
+    audit: &mut AuditRecord,
+) -> Result<UpgradeRequest, SessionError> {
+    let error = match http_upgrade::read_request_after(browser, buffered) {
+        Ok(request) => return Ok(request),
+        Err(RequestError::Io(e)) => return Err(SessionError::Client(e)),
+        Err(RequestError::TooLarge) => SessionError::HeadTooLarge,
+        Err(e) => SessionError::BadRequest(e),
+    };
+    audit.request_seen = true;
+    Err(refuse(browser, error))
+}
+
+/// How a connection's static requests ended.
+enum AfterStatic {
+    /// The next request on the connection is not for a file: it asks for a websocket, or it is
+    /// a refusal check.
+    NotStatic(Box<UpgradeRequest>),
+    /// The connection closed; why.
+    Closed(String),
+}
+
+/// Answers `request` and the requests that follow it on the kept-alive connection from `root`,
+/// each answer within `handshake_timeout` of its request, until the connection closes or a
+/// request asks for a websocket. Logged at debug: these are not console sessions.
+fn serve_static(
+    shared: &Shared,
+    browser: &mut BrowserStream,
+    root: &Path,
+    mut request: UpgradeRequest,
+    audit: &mut AuditRecord,
+    registration: &Registration,
+) -> Result<AfterStatic, SessionError> {
+    let config = &shared.config;
+    let keep_alive = config.keep_alive();
+    loop {
+        audit.assets += 1;
+        let persistence = if registration.sessions().draining() {
+            Persistence::Close
+        } else {
+            keep_alive.persistence(&request.request, audit.assets)
+        };
+        // The whole reply, however slowly the client reads, within its own deadline.
+        browser.set_deadline(Some(Instant::now() + config.handshake_timeout));
+        let status = static_files::serve(browser, root, &request.request, persistence)
+            .map_err(SessionError::Client)?;
+        let (method, path) = (request.request.method(), request.request.uri().path());
+        log::debug!(
+            "connection {}: {method} {path} {}",
+            audit.session_id,
+            status.as_u16()
+        );
+        let idle = match (persistence, keep_alive.idle) {
+            (Persistence::KeepAlive, Some(idle)) => idle,
+            _ => {
+                return Ok(AfterStatic::Closed(format!(
+                    "static file {path} {}",
+                    status.as_u16()
+                )))
+            }
+        };
+        let next = {
+            // Shutdown may close the connection while it waits.
+            let Some(_waiting) = registration.idle() else {
+                return Ok(AfterStatic::Closed("proxy shutting down".into()));
+            };
+            static_files::keep_alive::await_next_request(browser, request.leftover, idle)
+                .map_err(SessionError::Client)?
+        };
+        let Some(first_bytes) = next else {
+            return Ok(AfterStatic::Closed("closed while kept alive".into()));
+        };
+        // The next head, as the first, within handshake_timeout, however its bytes are spaced.
+        browser.set_deadline(Some(Instant::now() + config.handshake_timeout));
+        request = read_head(browser, first_bytes, audit)?;
+        if http_upgrade::is_websocket(&request.request) || refusal_check::is_check(&request.request)
+        {
+            return Ok(AfterStatic::NotStatic(Box::new(request)));
+        }
+    }
 }
 
 /// Phase 4: relays until one side ends, then says goodbye to the browser.

@@ -8,7 +8,7 @@
 //! connection from a trusted proxy is counted towards its client's address instead, once the
 //! PROXY or forwarded header has named it ([`Registration::count_client`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -29,6 +29,17 @@ pub struct Sessions {
     handshaking: AtomicUsize,
     /// Live connections per client address.
     per_client: Mutex<HashMap<IpAddr, usize>>,
+    /// Kept-alive connections waiting for their next request, and whether shutdown began.
+    idle: Mutex<Idle>,
+}
+
+/// The connections that shutdown may close at once: they wait between two requests.
+#[derive(Default)]
+struct Idle {
+    /// Their session numbers.
+    waiting: HashSet<u64>,
+    /// Shutdown began: no connection waits any more.
+    draining: bool,
 }
 
 /// The limits checked at accept.
@@ -148,6 +159,25 @@ impl Sessions {
         self.ended.swap(0, Ordering::AcqRel)
     }
 
+    /// Shutdown begins: closes the kept-alive connections that wait between two requests (they
+    /// would otherwise hold the drain until their idle time ends) by shutting their read side,
+    /// and keeps every later one from waiting ([`Registration::idle`]).
+    pub fn close_idle(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.draining = true;
+        let fronts = self.fronts.lock().unwrap_or_else(|e| e.into_inner());
+        for id in &idle.waiting {
+            if let Some(fd) = fronts.get(id) {
+                unix::shutdown(*fd, unix::Shutdown::Read);
+            }
+        }
+    }
+
+    /// Whether shutdown began ([`Sessions::close_idle`]): answers close their connection.
+    pub fn draining(&self) -> bool {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).draining
+    }
+
     /// Ends every session: marks the set closing and shuts the read side of each browser socket,
     /// which wakes the session's poll; the session then sends Close 1001 and ends.
     pub fn close_all(&self) {
@@ -173,6 +203,18 @@ impl Registration {
         &self.sessions
     }
 
+    /// The connection waits for its next request (keep-alive) until the guard is dropped;
+    /// meanwhile shutdown may close it at once. `None` when shutdown already began: close the
+    /// connection instead of waiting.
+    pub fn idle(&self) -> Option<IdleWait<'_>> {
+        let mut idle = self.sessions.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.draining {
+            return None;
+        }
+        idle.waiting.insert(self.id);
+        Some(IdleWait { registration: self })
+    }
+
     /// Counts this connection towards `client`'s `max_connections_per_client` (`max`), if it
     /// was registered without a client (it came from a trusted proxy); a connection already
     /// counted stays as it is.
@@ -190,6 +232,19 @@ impl Registration {
         if self.handshaking.swap(false, Ordering::AcqRel) {
             self.sessions.handshaking.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+}
+
+/// A kept-alive connection waiting for its next request; dropping it ends the wait.
+pub struct IdleWait<'a> {
+    registration: &'a Registration,
+}
+
+impl Drop for IdleWait<'_> {
+    fn drop(&mut self) {
+        let sessions = &self.registration.sessions;
+        let mut idle = sessions.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.waiting.remove(&self.registration.id);
     }
 }
 

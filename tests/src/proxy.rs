@@ -84,6 +84,10 @@ pub struct Config {
     rust_log: Option<String>,
     /// The daemon to run, instead of [`binary`].
     daemon: Option<PathBuf>,
+    /// Extra environment variables for the daemon.
+    env: Vec<(String, String)>,
+    /// A program (and its arguments) that runs the daemon, such as `systemd-socket-activate`.
+    launcher: Vec<String>,
     /// Sets `JOURNAL_STREAM` to the log file, as systemd does for the journal's stream.
     journal_stream: bool,
 }
@@ -109,6 +113,8 @@ impl Config {
             raw: None,
             rust_log: None,
             daemon: None,
+            env: Vec::new(),
+            launcher: Vec::new(),
             journal_stream: false,
         };
         let port = config.port();
@@ -124,6 +130,23 @@ impl Config {
     /// Runs the daemon at `path` (a test build of `consolegate`) instead of [`binary`].
     pub fn daemon_binary(mut self, path: &Path) -> Self {
         self.daemon = Some(path.to_path_buf());
+        self
+    }
+
+    /// Sets `key=value` in the daemon's environment and `--check-config`'s (`NOTIFY_SOCKET`,
+    /// `WATCHDOG_USEC`, a test realm's `KRB5_CONFIG`, ...).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs the daemon through `program args… DAEMON --config FILE` (for example
+    /// `systemd-socket-activate -l ADDR`); panics at start if `program` is not installed.
+    pub fn launched_by(mut self, program: &str, args: &[&str]) -> Self {
+        self.launcher = std::iter::once(program)
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
         self
     }
 
@@ -303,6 +326,7 @@ pub fn check_config(config: &Config) -> (i32, String) {
         .arg("--config")
         .arg(&path)
         .env("RUST_LOG", rust_log())
+        .envs(config.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", daemon.display()));
@@ -369,7 +393,14 @@ impl Proxy {
         let path = config.write();
         let stderr = fs::File::create(config.dir.join("stderr.log")).expect("create stderr.log");
         let daemon = config.daemon();
-        let mut command = Command::new(&daemon);
+        let mut command = match config.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&daemon);
+                command
+            }
+            None => Command::new(&daemon),
+        };
         if config.journal_stream {
             use std::os::unix::fs::MetadataExt;
             let meta = stderr.metadata().expect("stat stderr.log");
@@ -379,15 +410,20 @@ impl Proxy {
             .arg("--config")
             .arg(&path)
             .env("RUST_LOG", config.rust_log.clone().unwrap_or_else(rust_log))
+            .envs(config.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(stderr.try_clone().expect("dup stderr.log"))
             .stderr(stderr);
         // A killed test run (whose drops never run) leaves no proxy behind; every test drops
         // its proxy on its own thread.
         die_with_starting_thread(&mut command);
+        let program = config
+            .launcher
+            .first()
+            .map_or(daemon.clone(), PathBuf::from);
         let child = command
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", daemon.display()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
         let addr = listen_addr(config.get("listen").unwrap_or("0.0.0.0:6080"));
         let tls = config.get("ssl_certificate").is_some();
         Self {

@@ -46,6 +46,7 @@ pub const CONSOLE_KEYS: &[&str] = &[
     "expires",
     "insecure",
     "tlsTunnel",
+    "driver",
     "audit",
 ];
 
@@ -226,6 +227,11 @@ fn console_from_object(map: &Map<String, Value>) -> Result<Console, String> {
     console.username = string(map, "username")?.map(str::to_string);
     console.password = string(map, "password")?.map(str::to_string);
     console.single_use = boolean(map, "single_use")?.unwrap_or(false);
+    console.driver = match string(map, "driver")? {
+        Some(name) if is_driver_name(name) => Some(name.to_string()),
+        Some(_) => return Err("'driver' must be a driver name (a-z, 0-9, '_', '-')".into()),
+        None => None,
+    };
     console.audit = AuditFields::from_json(map.get("audit"))?;
     console.expires = match map.get("expires") {
         None | Some(Value::Null) => None,
@@ -238,6 +244,14 @@ fn console_from_object(map: &Map<String, Value>) -> Result<Console, String> {
         }
     };
     Ok(console)
+}
+
+/// Whether `name` can be a driver's name (as in `console_proxy_security_driver`).
+fn is_driver_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// Names an unknown key only when it looks like a misspelt field (it might be a token nested
@@ -338,6 +352,20 @@ mod tests {
         );
         let e = console_from_json(&json!({"address": "h:1", "audit": {"a b": "x"}})).unwrap_err();
         assert!(e.contains("\"audit\" key"), "{e}");
+    }
+
+    #[test]
+    fn a_console_may_name_its_driver() {
+        let c = console_from_json(&json!({"address": "h:1", "driver": "sasl_gssapi"})).unwrap();
+        assert_eq!(c.driver.as_deref(), Some("sasl_gssapi"));
+        assert_eq!(
+            console_from_json(&json!({"address": "h:1"}))
+                .unwrap()
+                .driver,
+            None
+        );
+        let e = console_from_json(&json!({"address": "h:1", "driver": "../evil"})).unwrap_err();
+        assert_eq!(e, "'driver' must be a driver name (a-z, 0-9, '_', '-')");
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct Console {
     pub single_use: bool,
     /// The token is refused after this time.
     pub expires: Option<SystemTime>,
+    /// The driver that must serve this console (`driver` in a console object), among those
+    /// loaded; `None`: the first loaded driver for its kind.
+    pub driver: Option<String>,
     /// The control plane's opaque fields for the audit lines (JSON, REST and Redis sources).
     pub audit: crate::audit::AuditFields,
 }
@@ -59,6 +62,7 @@ impl Console {
             password: None,
             single_use: false,
             expires: None,
+            driver: None,
             audit: crate::audit::AuditFields::default(),
         }
     }

@@ -5,9 +5,10 @@
 //! cap, a stack of at least 64 KiB, and `ssl_certificate` and `ssl_key` together; allowed
 //! origins are lower case without a trailing `/`; an unknown key is refused by name.
 //!
-//! `listen` items are resolved with `to_socket_addrs`, which asks DNS for a name: inputs whose
-//! `listen` holds anything but IP `addr:port` literals are skipped, so the fuzzer never sends
-//! a query off the machine.
+//! `listen` items (and `metrics_listen`, and `proxy_protocol`'s addresses) are resolved with
+//! `to_socket_addrs`, which asks DNS for a name: inputs whose values there hold anything but IP
+//! `addr:port` literals (or, for `proxy_protocol`, a boolean word) are skipped, so the fuzzer
+//! never sends a query off the machine.
 #![no_main]
 
 use std::net::SocketAddr;
@@ -24,12 +25,16 @@ fn listen_is_literal(text: &str) -> bool {
     let literal = [None, Some("DEFAULT")]
         .into_iter()
         .filter_map(|s| ini.section(s))
-        .flat_map(|props| props.get_all("listen"))
+        .flat_map(|props| {
+            ["listen", "metrics_listen", "proxy_protocol"]
+                .into_iter()
+                .flat_map(|key| props.get_all(key))
+        })
         .all(|v| {
             v.split(',')
                 .map(str::trim)
                 .filter(|i| !i.is_empty())
-                .all(|i| i.parse::<SocketAddr>().is_ok())
+                .all(|i| i.parse::<SocketAddr>().is_ok() || !i.contains(':'))
         });
     literal
 }

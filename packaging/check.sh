@@ -33,8 +33,8 @@ expect=(usr/bin/consolegate
 deb_list=$(dpkg-deb -c "$deb")
 rpm_list=$(rpm -qlp "$rpm" 2>/dev/null)
 header=usr/include/consolegate/consolegate_driver.h
-dpkg-deb -c "$devdeb" | grep -q " ./$header\$" || fail "$header missing from $(basename "$devdeb")"
-rpm -qlp "$develrpm" 2>/dev/null | grep -qx "/$header" || fail "$header missing from $(basename "$develrpm")"
+grep -q " ./$header\$" <<<"$(dpkg-deb -c "$devdeb")" || fail "$header missing from $(basename "$devdeb")"
+grep -qx "/$header" <<<"$(rpm -qlp "$develrpm" 2>/dev/null)" || fail "$header missing from $(basename "$develrpm")"
 
 for f in "${expect[@]}"; do
   grep -q " ./$f\$" <<<"$deb_list" || fail "$f missing from $(basename "$deb")"
@@ -46,7 +46,8 @@ done
 dpkg-deb -f "$deb" Package Version Architecture | grep -q '^Package: consolegate' || fail "bad control"
 dpkg-deb -e "$deb" "$out/control" && grep -qx /etc/consolegate/consolegate.conf "$out/control/conffiles" \
   || fail "consolegate.conf is not a conffile"
-rpm -qcp "$rpm" 2>/dev/null | grep -qx /etc/consolegate/consolegate.conf || fail "rpm: config not %config"
+rpm_config=$(rpm -qcp "$rpm" 2>/dev/null)
+grep -qx /etc/consolegate/consolegate.conf <<<"$rpm_config" || fail "rpm: config not %config"
 
 # The packaged binary loads the packaged drivers.
 dpkg-deb -x "$deb" "$out/root"
@@ -65,6 +66,6 @@ if command -v systemd-analyze >/dev/null; then
   systemd-analyze verify "$out/root/usr/lib/systemd/system/consolegate.service" \
     "$out/root/usr/lib/systemd/system/consolegate.socket" 2>&1 \
     | grep -v -e 'consolegate.service: Command /usr/bin/consolegate is not executable' \
-              -e 'not found' || true
+              -e 'not found' -e "Command 'man consolegate" || true
 fi
 echo "packaging: OK ($(basename "$deb"), $(basename "$rpm"); ${#expect[@]} files checked in each)"

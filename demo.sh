@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh [--check] - run consolegate end to end on its embedded demo: a QEMU VM with a
-# VeNCrypt-x509-only VNC console behind the proxy (see tests/examples/demo.rs).
+# VeNCrypt-x509-only VNC console behind the proxy (see tests/examples/demo.rs); prints an https
+# URL to the VNC console page (vnc.html).
 # Installs QEMU, openssl and npm with apt-get if they are missing (needs root for that).
 set -euo pipefail
 cd "$(dirname "$0")"

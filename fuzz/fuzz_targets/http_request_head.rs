@@ -8,13 +8,21 @@
 //!   and read in small pieces, the same head parses to the same request (only the 16 KiB
 //!   limit may cut one of them, since the two readers cross it at different points);
 //! - the bytes after the head come back unchanged as `leftover`, and the head fits the limit;
-//! - a token is never empty; `allowed_origins = *` admits every request whose `Origin` (if any) is text.
+//! - a token is never empty; `allowed_origins = *` admits every request whose `Origin` (if any) is text;
+//! - on a kept-alive connection the next head is read from what followed (`read_request_after`)
+//!   as if it came fresh; the static server's questions (`If-None-Match`, `If-Modified-Since`,
+//!   keep-alive, `Cache-Control`) are answered without a panic, and a request that announces a
+//!   body never keeps its connection alive.
 #![no_main]
 
+use std::time::{Duration, UNIX_EPOCH};
+
 use consolegate::http_upgrade::{
-    check_upgrade, is_websocket, origin_allowed, read_request, token, write_upgrade, RequestError,
-    UpgradeRequest, MAX_REQUEST_HEAD,
+    check_upgrade, is_websocket, origin_allowed, read_request, read_request_after, token,
+    write_upgrade, RequestError, UpgradeRequest, MAX_REQUEST_HEAD,
 };
+use consolegate::static_files::caching::{cache_control, Validators};
+use consolegate::static_files::{KeepAlive, Persistence};
 use consolegate_fuzz::Script;
 use libfuzzer_sys::fuzz_target;
 
@@ -81,5 +89,43 @@ fn check(read: &[u8], parsed: &UpgradeRequest) {
             assert!(out.ends_with(b"\r\n\r\n"));
         }
         Err(bad) => assert!(!bad.reason().chars().any(char::is_control)),
+    }
+    static_questions(request);
+    // A pipelined next request: read from the leftover alone, or fresh, it is the same.
+    if !parsed.leftover.is_empty() {
+        let buffered = read_request_after(&mut &[][..], parsed.leftover.clone());
+        let fresh = read_request(&mut &parsed.leftover[..]);
+        match (buffered, fresh) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.request.uri(), b.request.uri());
+                assert_eq!(a.request.headers(), b.request.headers());
+                // The fresh reader stops at the read that completes the head.
+                assert!(a.leftover.starts_with(&b.leftover));
+            }
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!("buffered {:?}, fresh {:?}", a.is_ok(), b.is_ok()),
+        }
+    }
+}
+
+/// What the static server asks of a request: never a panic, and a body means close.
+fn static_questions(request: &http::Request<()>) {
+    let validators = Validators::new(1234, UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let _ = validators.not_modified(request.headers());
+    let _ = cache_control(request.uri().path());
+    let keep_alive = KeepAlive {
+        idle: Some(Duration::from_secs(5)),
+        max_requests: 100,
+    };
+    let has_body = request
+        .headers()
+        .contains_key(http::header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get_all(http::header::CONTENT_LENGTH)
+            .iter()
+            .any(|v| v.as_bytes() != b"0");
+    if has_body {
+        assert_eq!(keep_alive.persistence(request, 1), Persistence::Close);
     }
 }

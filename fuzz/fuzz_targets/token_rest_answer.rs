@@ -28,6 +28,7 @@ fn object(c: &Console) -> Value {
         "username": c.username,
         "password": c.password,
         "single_use": c.single_use,
+        "driver": c.driver,
         "expires": c.expires.map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64()),
     })
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use ini::Ini;
 
 use crate::allowed_targets::AllowedTargets;
+use crate::client_address::{ProxyProtocol, TrustedProxies};
+use crate::log_format::LogFormat;
 
 /// Where the daemon reads its configuration unless `--config` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/consolegate/consolegate.conf";
@@ -68,6 +70,28 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// `thread_stack_size`: bytes of stack per session thread. Default 256 KiB.
     pub thread_stack_size: usize,
+    /// `keepalive_timeout`: seconds a connection that was answered from `web` waits for its
+    /// next request; 0 turns keep-alive off. Default 5.
+    pub keepalive_timeout: Option<Duration>,
+    /// `keepalive_requests`: the most requests one connection gets answered from `web`.
+    /// Default 100.
+    pub keepalive_requests: usize,
+    /// `proxy_protocol`: `true` for every listener, or a list of `listen` addresses whose
+    /// connections from `trusted_proxies` must begin with a PROXY protocol (v1 or v2) header.
+    /// Default off.
+    pub proxy_protocol: ProxyProtocol,
+    /// `trusted_proxies`: CIDRs and addresses of the load balancers whose PROXY headers and
+    /// `Forwarded`/`X-Forwarded-For` headers are believed. Default none.
+    pub trusted_proxies: TrustedProxies,
+    /// `metrics_listen`: the address of the metrics and health listener (`/metrics`,
+    /// `/healthz`, `/readyz`). Default none: off.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `metrics_token_file`: a file holding the bearer token `/metrics` requires. Default
+    /// none: `/metrics` is open to whoever reaches `metrics_listen`.
+    pub metrics_token_file: Option<PathBuf>,
+    /// `log_format`: `auto` (the default: `journal` when stderr is the systemd journal, else
+    /// `text`), `text`, `journal` (`<N>` syslog priority prefixes) or `json` (one object per line).
+    pub log_format: LogFormat,
     /// The whole file, for driver and token-source sections.
     pub ini: Ini,
 }
@@ -120,6 +144,13 @@ pub const KNOWN_KEYS: &[&str] = &[
     "max_connections_per_client",
     "drain_timeout",
     "thread_stack_size",
+    "keepalive_timeout",
+    "keepalive_requests",
+    "proxy_protocol",
+    "trusted_proxies",
+    "metrics_listen",
+    "metrics_token_file",
+    "log_format",
 ];
 
 impl Config {
@@ -140,9 +171,14 @@ impl Config {
             .map(|mut c| {
                 // Relative paths in the file are relative to the file's directory.
                 let base = path.parent().unwrap_or(Path::new("."));
-                for p in [&mut c.ssl_certificate, &mut c.ssl_key, &mut c.web]
-                    .into_iter()
-                    .flatten()
+                for p in [
+                    &mut c.ssl_certificate,
+                    &mut c.ssl_key,
+                    &mut c.web,
+                    &mut c.metrics_token_file,
+                ]
+                .into_iter()
+                .flatten()
                 {
                     *p = base.join(&*p);
                 }
@@ -184,7 +220,12 @@ impl Config {
             return Err(invalid("console_proxy_security_driver", "names no driver"));
         }
         let idle = seconds("idle_timeout", get("idle_timeout"), 0.0)?;
-        let config = Config {
+        let keepalive = seconds(
+            "keepalive_timeout",
+            get("keepalive_timeout"),
+            crate::static_files::keep_alive::DEFAULT_IDLE_SECS,
+        )?;
+        let mut config = Config {
             listen,
             ssl_certificate: get("ssl_certificate").map(PathBuf::from),
             ssl_key: get("ssl_key").map(PathBuf::from),
@@ -220,8 +261,39 @@ impl Config {
             drain_timeout: seconds("drain_timeout", get("drain_timeout"), 10.0)?,
             thread_stack_size: number("thread_stack_size", get("thread_stack_size"), 256 * 1024)?
                 .max(64 * 1024),
+            keepalive_timeout: (!keepalive.is_zero()).then_some(keepalive),
+            keepalive_requests: number(
+                "keepalive_requests",
+                get("keepalive_requests"),
+                crate::static_files::keep_alive::DEFAULT_MAX_REQUESTS,
+            )?,
+            proxy_protocol: ProxyProtocol::Off,
+            trusted_proxies: get("trusted_proxies")
+                .map(TrustedProxies::parse)
+                .transpose()
+                .map_err(|e| invalid("trusted_proxies", e))?
+                .unwrap_or_default(),
+            metrics_listen: get("metrics_listen")
+                .map(|v| {
+                    parse_listen(v)
+                        .map(|a| a[0])
+                        .map_err(|_| invalid("metrics_listen", format!("'{v}' is not host:port")))
+                })
+                .transpose()?,
+            metrics_token_file: get("metrics_token_file").map(PathBuf::from),
+            log_format: get("log_format")
+                .map(|v| v.parse().map_err(|e: String| invalid("log_format", e)))
+                .transpose()?
+                .unwrap_or_default(),
             ini: ini.clone(),
         };
+        config.proxy_protocol = proxy_protocol(get("proxy_protocol"), &config.listen)?;
+        if config.proxy_protocol != ProxyProtocol::Off && config.trusted_proxies.is_empty() {
+            return Err(invalid(
+                "proxy_protocol",
+                "is on but trusted_proxies is empty: list the load balancers' addresses",
+            ));
+        }
         if config.ssl_certificate.is_some() != config.ssl_key.is_some() {
             return Err(invalid(
                 "ssl_certificate",
@@ -237,6 +309,14 @@ impl Config {
             connections: self.max_connections,
             handshakes: self.max_handshakes,
             per_client: self.max_connections_per_client,
+        }
+    }
+
+    /// Keep-alive of the connections answered from `web`.
+    pub fn keep_alive(&self) -> crate::static_files::KeepAlive {
+        crate::static_files::KeepAlive {
+            idle: self.keepalive_timeout,
+            max_requests: self.keepalive_requests,
         }
     }
 
@@ -292,6 +372,36 @@ fn parse_listen(value: &str) -> Result<Vec<SocketAddr>, ConfigError> {
         return Err(invalid("listen", "names no address"));
     }
     Ok(out)
+}
+
+/// `proxy_protocol`: a boolean, or `listen` addresses (each must be one of `listen`).
+fn proxy_protocol(
+    value: Option<&str>,
+    listen: &[SocketAddr],
+) -> Result<ProxyProtocol, ConfigError> {
+    let Some(value) = value else {
+        return Ok(ProxyProtocol::Off);
+    };
+    if let Ok(on) = boolean("proxy_protocol", Some(value)) {
+        return Ok(if on {
+            ProxyProtocol::All
+        } else {
+            ProxyProtocol::Off
+        });
+    }
+    let addrs = parse_listen(value).map_err(|_| {
+        invalid(
+            "proxy_protocol",
+            format!("'{value}' is neither true/false nor a list of listen addresses"),
+        )
+    })?;
+    if let Some(stray) = addrs.iter().find(|a| !listen.contains(a)) {
+        return Err(invalid(
+            "proxy_protocol",
+            format!("{stray} is not one of the listen addresses"),
+        ));
+    }
+    Ok(ProxyProtocol::Listeners(addrs))
 }
 
 fn boolean(key: &'static str, value: Option<&str>) -> Result<bool, ConfigError> {
@@ -386,6 +496,23 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_load_balancer_and_metrics_keys() {
+        let c = Config::parse(
+            "listen = 127.0.0.1:1, 127.0.0.1:2\nproxy_protocol = 127.0.0.1:2\n\
+             trusted_proxies = 10.0.0.0/8\nmetrics_listen = 127.0.0.1:9100\nlog_format = json\n",
+        )
+        .unwrap();
+        assert!(!c.proxy_protocol.on("127.0.0.1:1".parse().unwrap()));
+        assert!(c.proxy_protocol.on("127.0.0.1:2".parse().unwrap()));
+        assert!(c.trusted_proxies.contains("10.2.3.4".parse().unwrap()));
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(c.log_format, LogFormat::Json);
+        let d = Config::parse("").unwrap();
+        assert_eq!(d.proxy_protocol, ProxyProtocol::Off);
+        assert_eq!((d.metrics_listen, d.log_format), (None, LogFormat::Auto));
+    }
+
+    #[test]
     fn an_explicit_default_header_is_the_same_section() {
         let c =
             Config::parse("[DEFAULT]\nlisten_insecure = true\nlisten = 127.0.0.1:9\n[x]\na = b\n")
@@ -414,6 +541,19 @@ mod tests {
             e.to_string(),
             "configuration key 'allowed_targets': '10.0.0.0/40' is not a CIDR (10.0.0.0/8, \
              fd00::/8), an IP address, a host name or *.domain"
+        );
+        let e = Config::parse("proxy_protocol = true\n").unwrap_err();
+        assert!(e.to_string().contains("trusted_proxies is empty"), "{e}");
+        let e = Config::parse("listen = 127.0.0.1:1\nproxy_protocol = 127.0.0.1:2\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("127.0.0.1:2 is not one of the listen addresses"),
+            "{e}"
+        );
+        let e = Config::parse("log_format = xml\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with("configuration key 'log_format'"),
+            "{e}"
         );
         let e = Config::parse("ssl_key = k.pem\n").unwrap_err();
         assert!(e.to_string().contains("go together"), "{e}");

@@ -9,8 +9,9 @@
 //! takes the listening sockets systemd passes (socket activation) before binding the rest.
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,8 @@ use crate::driver::{DriverRegistry, LoadError};
 use crate::error::SessionError;
 use crate::http_upgrade::{self, Transport};
 use crate::listener::{self, ListenerError, TlsIdentity};
+use crate::metrics::Metrics;
+use crate::metrics_listener::{self, BearerToken, MetricsListenerError};
 use crate::session::{self, Shared};
 use crate::sessions::{Refusal, Sessions};
 use crate::systemd::{self, ActivationError, Notifier};
@@ -57,6 +60,9 @@ pub enum StartError {
     /// The sockets systemd passed (socket activation) cannot be used.
     #[error(transparent)]
     Activation(#[from] ActivationError),
+    /// The metrics listener could not be set up.
+    #[error(transparent)]
+    Metrics(#[from] MetricsListenerError),
     /// Signal handlers or the poller could not be set up.
     #[error("cannot set up the accept loop: {0}")]
     Io(#[from] io::Error),
@@ -71,12 +77,17 @@ pub fn prepare(config: Config) -> Result<Shared, StartError> {
     };
     let drivers = DriverRegistry::load(&config)?;
     let tokens = token::open(&config.token_source, &config.ini)?;
+    let metrics = Metrics::new();
+    metrics.drivers_loaded(&drivers);
+    metrics.read_certificates(&config);
     Ok(Shared {
         config,
         drivers,
         tokens,
         tls,
         sessions: Sessions::new(),
+        metrics,
+        accepting: AtomicBool::new(false),
     })
 }
 
@@ -84,6 +95,9 @@ pub fn prepare(config: Config) -> Result<Shared, StartError> {
 pub struct Daemon {
     shared: Arc<Shared>,
     listeners: Vec<mio::net::TcpListener>,
+    /// The `listen` address each of `listeners` serves, in the same order (a socket systemd
+    /// passed serves the address it covers): what `proxy_protocol` is set for.
+    serves: Vec<SocketAddr>,
     notifier: Notifier,
 }
 
@@ -99,6 +113,14 @@ impl Daemon {
             .copied()
             .filter(|want| !passed_addrs.iter().any(|p| systemd::covers(*p, *want)))
             .collect();
+        let mut serves: Vec<SocketAddr> = passed_addrs
+            .iter()
+            .map(|p| {
+                let covered = listen.iter().find(|want| systemd::covers(*p, **want));
+                covered.copied().unwrap_or(*p)
+            })
+            .collect();
+        serves.extend(&unpassed);
         let mut listeners: Vec<_> = passed
             .into_iter()
             .map(mio::net::TcpListener::from_std)
@@ -120,9 +142,35 @@ impl Daemon {
         if shared.config.connect_insecure {
             log::warn!("connect_insecure = true: cleartext drivers are allowed");
         }
+        let metrics = match shared.config.metrics_listen {
+            Some(addr) => {
+                let token = shared
+                    .config
+                    .metrics_token_file
+                    .as_deref()
+                    .map(BearerToken::read)
+                    .transpose()?;
+                Some((metrics_listener::bind(addr)?, token))
+            }
+            None => None,
+        };
+        let shared = Arc::new(shared);
+        if let Some((listener, token)) = metrics {
+            log::info!(
+                "metrics and health on http://{}/ (/metrics{}, /healthz, /readyz)",
+                listener.local_addr()?,
+                if token.is_some() {
+                    " with a bearer token"
+                } else {
+                    ""
+                }
+            );
+            metrics_listener::spawn(listener, Arc::clone(&shared), token)?;
+        }
         Ok(Self {
-            shared: Arc::new(shared),
+            shared,
             listeners,
+            serves,
             notifier: Notifier::from_env(),
         })
     }
@@ -145,6 +193,7 @@ impl Daemon {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         let mut events = Events::with_capacity(64);
+        self.shared.accepting.store(true, Ordering::Release);
         let mut last_trim = Instant::now();
         let mut accept_stalled = false;
         let ready = self.ready_status();
@@ -165,10 +214,10 @@ impl Daemon {
                 return Err(e.into());
             }
             if accept_stalled {
-                let still = self
-                    .listeners
-                    .iter()
-                    .any(|l| matches!(self.accept_all(l), AcceptEnd::OutOfResources(_)));
+                let still =
+                    self.listeners.iter().enumerate().any(|(i, l)| {
+                        matches!(self.accept_all(i, l), AcceptEnd::OutOfResources(_))
+                    });
                 if !still {
                     log::info!("accepting again");
                 }
@@ -193,7 +242,7 @@ impl Daemon {
                         }
                     }
                 } else if let Some(l) = self.listeners.get(event.token().0) {
-                    if let AcceptEnd::OutOfResources(e) = self.accept_all(l) {
+                    if let AcceptEnd::OutOfResources(e) = self.accept_all(event.token().0, l) {
                         if !accept_stalled {
                             log::error!(
                                 "accept failed: {e}; retrying every {} ms until it works",
@@ -205,6 +254,7 @@ impl Daemon {
                 }
             }
         }
+        self.shared.accepting.store(false, Ordering::Release);
         drop(std::mem::take(&mut self.listeners));
         self.drain();
         Ok(())
@@ -216,13 +266,18 @@ impl Daemon {
         format!("listening on {}", addrs.join(", "))
     }
 
-    /// Accepts every queued connection on `listener`.
-    fn accept_all(&self, listener: &mio::net::TcpListener) -> AcceptEnd {
+    /// Accepts every queued connection on the `index`th listener.
+    fn accept_all(&self, index: usize, listener: &mio::net::TcpListener) -> AcceptEnd {
+        let config = &self.shared.config;
+        let proxy_protocol = self
+            .serves
+            .get(index)
+            .is_some_and(|addr| config.proxy_protocol.on(*addr));
         loop {
             match listener.accept() {
                 Ok((stream, client)) => {
                     let stream = TcpStream::from(OwnedFd::from(stream));
-                    self.spawn_session(stream, client);
+                    self.spawn_session(stream, client, proxy_protocol);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return AcceptEnd::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -236,17 +291,21 @@ impl Daemon {
         }
     }
 
-    fn spawn_session(&self, stream: TcpStream, client: std::net::SocketAddr) {
+    fn spawn_session(&self, stream: TcpStream, client: std::net::SocketAddr, proxy_protocol: bool) {
         let config = &self.shared.config;
+        // A trusted proxy's connections count towards their real client's limit, once the
+        // session has read who that is; never towards the proxy's own address.
+        let counted = (!config.trusted_proxies.contains(client.ip())).then_some(client.ip());
         let registration =
             match self
                 .shared
                 .sessions
-                .register(stream.as_raw_fd(), client.ip(), config.limits())
+                .register(stream.as_raw_fd(), counted, config.limits())
             {
                 Ok(registration) => registration,
                 Err(refusal) => {
                     log::warn!("refusing {client}: {refusal}");
+                    self.shared.metrics.refused_for("limit");
                     self.refuse_busy(stream, refusal);
                     return;
                 }
@@ -256,7 +315,7 @@ impl Daemon {
         let spawned = std::thread::Builder::new()
             .name(format!("session-{id}"))
             .stack_size(config.thread_stack_size)
-            .spawn(move || session::run(&shared, stream, client, registration));
+            .spawn(move || session::run(&shared, stream, client, registration, proxy_protocol));
         if let Err(e) = spawned {
             log::error!("session {id}: cannot start a thread for {client}: {e}");
         }
@@ -288,6 +347,7 @@ impl Daemon {
                 Err(e) => log::error!("certificate reload failed, keeping the old one: {e}"),
             }
         }
+        self.shared.metrics.read_certificates(&self.shared.config);
     }
 
     fn drain(&mut self) {
@@ -297,6 +357,8 @@ impl Daemon {
             "shutting down: {} sessions, waiting up to {drain:?}",
             sessions.active()
         );
+        // Kept-alive connections between two static requests hold no work: close them now.
+        sessions.close_idle();
         log::info!("{status}");
         self.notifier.stopping(&status);
         let notifier = &mut self.notifier;

@@ -1,8 +1,8 @@
 //! What the browser is told and what the log says, in one place: for a [`SessionError`] (why a
 //! session ended early) its HTTP refusal before the websocket upgrade, its close code and reason
 //! after it, and its log level; for a [`Refusal`] at accept its 503; for how a relay ended
-//! ([`RelayEnd`]) its Close frame. (Static files answer their own 403/404/405 in
-//! `static_files.rs`; they are not sessions. Drivers that answer the browser in RFB use the same
+//! ([`RelayEnd`]) its Close frame. (Static files answer their own 304/403/404/405 in
+//! `static_files/`; they are not sessions. Drivers that answer the browser in RFB use the same
 //! phrases, [`CgStatus::browser_phrase`].)
 //!
 //! The browser gets a generic reason it can show and, after the upgrade, the session number; it
@@ -51,6 +51,19 @@ pub enum SessionError {
     /// No configured driver serves the console's kind.
     #[error("no security driver serves {0} consoles")]
     NoDriver(Kind),
+    /// The console names a driver (`driver` in its console object) that is not loaded, or
+    /// that does not serve its kind. Load it (`console_proxy_security_driver`) or fix the
+    /// token issuer.
+    #[error(
+        "the console names driver '{name}', which is not loaded for {kind} consoles (see \
+         console_proxy_security_driver)"
+    )]
+    DriverNotLoaded {
+        /// The driver named.
+        name: String,
+        /// The console's kind.
+        kind: Kind,
+    },
     /// The console's target is outside `allowed_targets`; nothing was connected. The detail
     /// (naming the target) is for the log; the browser gets a generic 403.
     #[error("console target refused: {0}")]
@@ -84,12 +97,27 @@ pub enum SessionError {
         /// Driver name.
         driver: String,
     },
+    /// A connection's PROXY protocol header was missing (from a trusted proxy), unwanted (from
+    /// anyone else) or malformed; the connection is closed unanswered.
+    #[error("refused: {0}")]
+    ProxyHeader(crate::client_address::ProxyHeaderError),
     /// The TLS handshake with the browser failed or ran out of time.
     #[error("TLS handshake with the client failed: {0}")]
     ClientTls(#[source] io::Error),
     /// The browser went away, or its connection failed.
     #[error("client connection failed: {0}")]
     Client(#[source] io::Error),
+}
+
+impl From<crate::client_address::ProxyHeaderError> for SessionError {
+    /// A socket failure or a close while the header is read is the client's going away (a load
+    /// balancer's TCP check); anything else is a refusal.
+    fn from(e: crate::client_address::ProxyHeaderError) -> Self {
+        match e {
+            crate::client_address::ProxyHeaderError::Io(io) => SessionError::Client(io),
+            other => SessionError::ProxyHeader(other),
+        }
+    }
 }
 
 /// The longest websocket close reason sent (the protocol allows 123 bytes).
@@ -129,6 +157,10 @@ impl SessionError {
                     Kind::Serial => "no security driver serves serial consoles",
                 },
             ),
+            SessionError::DriverNotLoaded { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "the console's driver is not loaded",
+            ),
             SessionError::TargetNotAllowed(_) => (StatusCode::FORBIDDEN, "console not allowed"),
             SessionError::ConsoleUnreachable { .. } => {
                 (StatusCode::BAD_GATEWAY, "console unreachable")
@@ -141,6 +173,7 @@ impl SessionError {
             SessionError::Driver { .. } => (StatusCode::BAD_GATEWAY, "console handshake failed"),
             SessionError::Client(_)
             | SessionError::ClientTls(_)
+            | SessionError::ProxyHeader(_)
             | SessionError::DriverHung { .. } => return None,
         })
     }

@@ -93,14 +93,29 @@ pub struct UpgradeResponse {
 
 /// Reads and parses one request head from `stream` (blocking; the caller sets timeouts).
 pub fn read_request(stream: &mut impl Read) -> Result<UpgradeRequest, RequestError> {
-    let mut buf = Vec::with_capacity(1024);
+    read_request_after(stream, Vec::new())
+}
+
+/// Reads and parses one request head whose first bytes, `buffered`, were already read (the
+/// next request on a kept-alive connection: what followed the previous head, or the bytes that
+/// ended its idle wait); reads from `stream` only while the head is incomplete.
+pub fn read_request_after(
+    stream: &mut impl Read,
+    buffered: Vec<u8>,
+) -> Result<UpgradeRequest, RequestError> {
+    let mut buf = buffered;
+    buf.reserve(1024);
     let mut chunk = [0u8; 2048];
+    let mut fresh = buf.is_empty();
     loop {
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Err(RequestError::Io(io::ErrorKind::UnexpectedEof.into()));
+        if fresh {
+            let n = stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(RequestError::Io(io::ErrorKind::UnexpectedEof.into()));
+            }
+            buf.extend_from_slice(&chunk[..n]);
         }
-        buf.extend_from_slice(&chunk[..n]);
+        fresh = true;
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Request::new(&mut headers);
         match parsed.parse(&buf) {
@@ -261,11 +276,31 @@ pub fn write_upgrade(stream: &mut impl Write, response: &UpgradeResponse) -> io:
     stream.flush()
 }
 
-/// Headers on every response but `101`: no caching, no sniffing, no framing by other origins
-/// (clickjacking), no token-carrying URL in a `Referer`.
-const SECURITY_HEADERS: &str = "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
-     Content-Security-Policy: frame-ancestors 'self'; object-src 'none'; base-uri 'none'\r\n\
-     X-Frame-Options: SAMEORIGIN\r\nReferrer-Policy: no-referrer\r\n";
+/// The policy text, for [`CONTENT_SECURITY_POLICY`] and [`SECURITY_HEADERS`] alike.
+macro_rules! content_security_policy {
+    () => {
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'self'; \
+         base-uri 'none'; form-action 'none'; object-src 'none'"
+    };
+}
+
+/// The `Content-Security-Policy` of every response but `101`, the console pages' included:
+/// scripts only from the proxy's own origin and never inline (text from a VNC server or a URL
+/// cannot become script, CVE-2017-18635), websockets only back to it, no plugins, no `<base>`,
+/// no form posts, no framing by other origins (clickjacking). Styles alone may be inline
+/// (`'unsafe-inline'` in `style-src`): xterm.js inserts `<style>` elements for its themes and
+/// would not render without them (docs/SECURITY.md).
+pub const CONTENT_SECURITY_POLICY: &str = content_security_policy!();
+
+/// Headers on every response but `101`, whatever its caching: no sniffing, the
+/// [`CONTENT_SECURITY_POLICY`], no framing by other origins for browsers that predate CSP, no
+/// token-carrying URL in a `Referer`.
+pub const SECURITY_HEADERS: &str = concat!(
+    "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: ",
+    content_security_policy!(),
+    "\r\nX-Frame-Options: SAMEORIGIN\r\nReferrer-Policy: no-referrer\r\n"
+);
 
 /// `Strict-Transport-Security`, sent on the TLS listener only: one year.
 const HSTS_HEADER: &str = "Strict-Transport-Security: max-age=31536000\r\n";
@@ -279,6 +314,16 @@ pub enum Transport {
     Tls,
 }
 
+impl Transport {
+    /// The headers this transport adds to every response but `101`: HSTS over TLS.
+    pub fn headers(self) -> &'static str {
+        match self {
+            Transport::Plain => "",
+            Transport::Tls => HSTS_HEADER,
+        }
+    }
+}
+
 /// The head of a complete response with a body of `length` bytes and `Connection: close`.
 pub fn response_head(
     status: StatusCode,
@@ -288,14 +333,10 @@ pub fn response_head(
 ) -> String {
     format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\
-         {SECURITY_HEADERS}{}Connection: close\r\n\r\n",
+         Cache-Control: no-store\r\n{SECURITY_HEADERS}{}Connection: close\r\n\r\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
-        if transport == Transport::Tls {
-            HSTS_HEADER
-        } else {
-            ""
-        },
+        transport.headers(),
     )
 }
 

@@ -10,7 +10,9 @@
 //! [`http_upgrade`] (request, Origin, token), [`token`] (lookup), [`driver`] (handshake),
 //! [`websocket`], [`relay`] → [`audit`]. [`config`], [`listener`], [`sessions`],
 //! [`static_files`], [`deadline`] and [`error`] serve them; [`systemd`] talks to the service
-//! manager; [`cli`] is the command line.
+//! manager; [`cli`] is the command line. [`client_address`] finds the real client behind a load
+//! balancer; [`metrics`] counts, [`metrics_listener`] serves the counts and the health
+//! endpoints, [`log_format`] writes the log.
 
 #![deny(missing_docs)]
 
@@ -18,6 +20,7 @@ pub mod allowed_targets;
 pub mod audit;
 pub mod browser_stream;
 pub mod cli;
+pub mod client_address;
 pub mod config;
 pub mod daemon;
 pub mod deadline;
@@ -25,6 +28,10 @@ pub mod driver;
 pub mod error;
 pub mod http_upgrade;
 pub mod listener;
+pub mod log_format;
+pub mod metrics;
+pub mod metrics_listener;
+pub mod refusal_check;
 pub mod relay;
 pub mod session;
 pub mod sessions;

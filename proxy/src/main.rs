@@ -7,20 +7,20 @@ use clap::Parser;
 use consolegate::cli::Cli;
 use consolegate::config::Config;
 use consolegate::daemon::{self, Daemon};
+use consolegate::log_format::{self, LogFormat};
+use consolegate::metrics_listener::BearerToken;
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_millis()
-        // No console byte, token or password reaches the log at any level, whatever RUST_LOG
-        // says (these directives replace any for the same modules): tungstenite's trace lines
-        // print every websocket frame's payload (keystrokes, screen contents), and ureq's show
-        // request paths, where a REST token source puts the token.
-        .filter_module("tungstenite", log::LevelFilter::Debug)
-        .filter_module("ureq", log::LevelFilter::Debug)
-        .filter_module("ureq_proto", log::LevelFilter::Debug)
-        .init();
-    match do_main(&cli) {
+    // The configuration is read first: it chooses the log format. A configuration that cannot
+    // be read is reported in the default format.
+    let config = Config::load(&cli.config);
+    let format = config.as_ref().map_or(LogFormat::Auto, |c| c.log_format);
+    log_format::init(format);
+    match config
+        .map_err(anyhow::Error::from)
+        .and_then(|c| do_main(&cli, c))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e:#}");
@@ -30,8 +30,7 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
-fn do_main(cli: &Cli) -> anyhow::Result<()> {
-    let config = Config::load(&cli.config)?;
+fn do_main(cli: &Cli, config: Config) -> anyhow::Result<()> {
     if cli.check_config {
         let shared = daemon::prepare(config).context("configuration check failed")?;
         for d in shared.drivers.drivers() {
@@ -55,6 +54,12 @@ fn do_main(cli: &Cli) -> anyhow::Result<()> {
             }
         }
         println!("token source: {}", shared.tokens.describe());
+        if let Some(addr) = shared.config.metrics_listen {
+            if let Some(path) = &shared.config.metrics_token_file {
+                BearerToken::read(path).context("configuration check failed")?;
+            }
+            println!("metrics and health: http://{addr}/ (/metrics, /healthz, /readyz)");
+        }
         if shared.config.allowed_targets.is_none() {
             println!(
                 "WARNING: allowed_targets is not set: a token may point a console at any \

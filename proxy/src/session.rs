@@ -1,12 +1,13 @@
 //! One browser connection, from accept to close, on its own thread. Its phases, each under a
 //! deadline:
 //!
-//! 1. TLS (wss) and the HTTP request head — `handshake_timeout`;
+//! 1. a trusted load balancer's PROXY header ([`client_address`]), TLS (wss) and the HTTP
+//!    request head — `handshake_timeout`; then the forwarded headers name the client;
 //! 2. Origin check, token lookup, driver choice, TCP connect to the console — `connect_timeout`
 //!    — then a single-use token is consumed;
 //! 3. `101 Switching Protocols`, then the driver's handshake — `handshake_timeout`;
 //! 4. the relay — `idle_timeout`, until one side closes;
-//! 5. the audit line.
+//! 5. the audit lines (start after the driver's handshake, end here) and the metrics.
 //!
 //! Before the upgrade a failure is answered with an HTTP status; after it, with a websocket
 //! Close frame (see [`SessionError`]).
@@ -14,6 +15,8 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,15 +25,18 @@ use consolegate_driver_api::ConsoleRequest;
 use crate::allowed_targets::AllowedTargets;
 use crate::audit::AuditRecord;
 use crate::browser_stream::BrowserStream;
+use crate::client_address::{self, ClientAddr};
 use crate::config::Config;
 use crate::deadline::{is_timeout, remaining, set_socket_deadline};
 use crate::driver::{DriverChannel, DriverRegistry};
 use crate::error::{self, SessionError};
-use crate::http_upgrade::{self, RequestError};
+use crate::http_upgrade::{self, RequestError, UpgradeRequest};
 use crate::listener::TlsIdentity;
-use crate::relay;
+use crate::metrics::{KindDriver, Metrics};
+use crate::refusal_check;
+use crate::relay::{self, RelayEnd};
 use crate::sessions::{Registration, Sessions};
-use crate::static_files;
+use crate::static_files::{self, Persistence};
 use crate::token::{token_hash, TokenSource};
 use crate::unix;
 use crate::watchdog;
@@ -51,20 +57,45 @@ pub struct Shared {
     pub tls: Option<TlsIdentity>,
     /// The live sessions.
     pub sessions: Arc<Sessions>,
+    /// What is counted, for `metrics_listen`.
+    pub metrics: Metrics,
+    /// Whether the daemon accepts connections (false before the accept loop and while it
+    /// drains), for `/readyz`.
+    pub accepting: AtomicBool,
 }
 
-/// Runs one session to its end and writes its audit line.
-pub fn run(shared: &Shared, stream: TcpStream, client: SocketAddr, registration: Registration) {
-    let mut audit = AuditRecord::new(registration.id(), client);
-    let close_reason = match serve(shared, stream, &mut audit, &registration) {
+/// Runs one session, accepted from `peer` on a listener where `proxy_protocol` is on or off,
+/// to its end and writes its audit line.
+pub fn run(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+    registration: Registration,
+    proxy_protocol: bool,
+) {
+    let mut audit = AuditRecord::new(registration.id(), ClientAddr::socket(peer));
+    let accepted = Accepted {
+        peer,
+        proxy_protocol,
+    };
+    let close_reason = match serve(shared, stream, accepted, &mut audit, &registration) {
         Ok(reason) => reason,
         Err(e) => {
+            shared.metrics.refused(&e);
             log::log!(e.log_level(), "session {}: {e}", audit.session_id);
             e.to_string()
         }
     };
     audit.log(&close_reason);
     drop(registration);
+}
+
+/// Where a connection came from: the socket's peer, and whether its listener expects PROXY
+/// headers from trusted proxies.
+#[derive(Clone, Copy)]
+struct Accepted {
+    peer: SocketAddr,
+    proxy_protocol: bool,
 }
 
 /// A session after its handshakes: what the relay needs.
@@ -87,6 +118,7 @@ enum Opened {
 fn serve(
     shared: &Shared,
     stream: TcpStream,
+    accepted: Accepted,
     audit: &mut AuditRecord,
     registration: &Registration,
 ) -> Result<String, SessionError> {
@@ -95,10 +127,18 @@ fn serve(
         mut channel,
         console_tcp,
         first_up,
-    } = *match open(shared, stream, audit, registration)? {
+    } = *match open(shared, stream, accepted, audit, registration)? {
         Opened::Relay(established) => established,
         Opened::Done(reason) => return Ok(reason),
     };
+    audit.log_start();
+    let mut counted = shared.metrics.session_started(
+        KindDriver {
+            kind: audit.kind.clone(),
+            driver: audit.driver.clone(),
+        },
+        audit.started.elapsed(),
+    );
     let result = relay(
         shared,
         &mut ws,
@@ -111,7 +151,9 @@ fn serve(
     // The channel goes before `console_tcp` closes: the driver may still send a TLS close_notify.
     drop(channel);
     drop(console_tcp);
-    result
+    let end = result?;
+    counted.end(&end, audit.up, audit.down);
+    Ok(end.describe())
 }
 
 /// Phases 1 to 3. Kept out of line: its deep, large frames lie below the relay's stack pointer
@@ -120,6 +162,7 @@ fn serve(
 fn open(
     shared: &Shared,
     stream: TcpStream,
+    accepted: Accepted,
     audit: &mut AuditRecord,
     registration: &Registration,
 ) -> Result<Opened, SessionError> {
@@ -133,40 +176,55 @@ fn open(
         .set_nonblocking(false)
         .map_err(SessionError::Client)?;
 
-    // 1. TLS and the request head.
+    // 1. A trusted load balancer's PROXY header, TLS and the request head.
+    audit.client = client_address::accept(
+        &stream,
+        accepted.peer,
+        accepted.proxy_protocol,
+        &config.trusted_proxies,
+        deadline,
+    )?;
     let mut browser = match &shared.tls {
         Some(tls) => BrowserStream::accept_tls(stream, tls.current(), deadline)
             .map_err(SessionError::ClientTls)?,
         None => BrowserStream::plain(stream, deadline),
     };
-    let request = match http_upgrade::read_request(&mut browser) {
-        Ok(r) => r,
-        Err(RequestError::Io(e)) => return Err(SessionError::Client(e)),
-        Err(RequestError::TooLarge) => {
+    let mut request = read_head(&mut browser, Vec::new(), audit)?;
+    // The client a trusted proxy names counts towards max_connections_per_client.
+    audit.client = client_address::forwarded(
+        request.request.headers(),
+        audit.client,
+        &config.trusted_proxies,
+    );
+    if let Err(refusal) =
+        registration.count_client(audit.client.ip, config.max_connections_per_client)
+    {
+        audit.request_seen = true;
+        return Err(refuse(&mut browser, SessionError::Limit(refusal)));
+    }
+    if !http_upgrade::is_websocket(&request.request) && !refusal_check::is_check(&request.request) {
+        let Some(root) = &config.web else {
             audit.request_seen = true;
-            return Err(refuse(&mut browser, SessionError::HeadTooLarge));
-        }
-        Err(e) => {
-            audit.request_seen = true;
-            return Err(refuse(&mut browser, SessionError::BadRequest(e)));
-        }
-    };
-    audit.request_seen = true;
-    if !http_upgrade::is_websocket(&request.request) {
-        return match &config.web {
-            Some(root) => {
-                // The whole reply, however slowly the client reads, within its own deadline.
-                browser.set_deadline(Some(Instant::now() + config.handshake_timeout));
-                let status = static_files::serve(&mut browser, root, &request.request)
-                    .map_err(SessionError::Client)?;
-                Ok(Opened::Done(format!(
-                    "static file {} {}",
-                    request.request.uri().path(),
-                    status.as_u16()
-                )))
-            }
-            None => Err(refuse(&mut browser, SessionError::NotUpgrade)),
+            return Err(refuse(&mut browser, SessionError::NotUpgrade));
         };
+        // Pages and their files, on a kept-alive connection, until it closes or upgrades.
+        match serve_static(shared, &mut browser, root, request, audit, registration)? {
+            AfterStatic::NotStatic(next) => request = *next,
+            AfterStatic::Closed(reason) => return Ok(Opened::Done(reason)),
+        }
+    }
+    audit.request_seen = true;
+    if refusal_check::is_check(&request.request) {
+        refusal_check::check(&request.request, shared).map_err(|e| refuse(&mut browser, e))?;
+        let transport = browser.transport();
+        http_upgrade::write_refusal(
+            &mut browser,
+            refusal_check::PASSED.0,
+            refusal_check::PASSED.1,
+            transport,
+        )
+        .map_err(SessionError::Client)?;
+        return Ok(Opened::Done("refusal check passed".into()));
     }
 
     // 2. Everything about the request is checked before the token is looked up. Then the
@@ -193,14 +251,22 @@ fn open(
     // One budget for the lookup and the TCP connect together.
     let connect_deadline = Instant::now() + config.connect_timeout;
     // The lifetime layer (token::open) applies expiry, single use and the SPICE grace time.
-    let console = match shared.tokens.lookup(&token) {
+    let looked_up = Instant::now();
+    let console = shared.tokens.lookup(&token);
+    shared.metrics.token_lookup(looked_up.elapsed(), &console);
+    let console = match console {
         Ok(c) => c,
         Err(e) => return Err(refuse(&mut browser, SessionError::Token(e))),
     };
     audit.kind = console.kind.to_string();
     audit.target = console.address();
-    let Some(driver) = shared.drivers.for_kind(console.kind) else {
-        return Err(refuse(&mut browser, SessionError::NoDriver(console.kind)));
+    audit.fields = console.audit.clone();
+    let driver = match shared
+        .drivers
+        .for_console(console.kind, console.driver.as_deref())
+    {
+        Ok(driver) => driver,
+        Err(e) => return Err(refuse(&mut browser, e)),
     };
     audit.driver = driver.name().to_string();
     let allowed = config.allowed_targets.as_ref();
@@ -214,6 +280,7 @@ fn open(
     // closed unused.
     if console.single_use {
         if let Err(e) = shared.tokens.consume(&token, &console) {
+            shared.metrics.token_store_error(&e);
             drop(console_tcp);
             return Err(refuse(&mut browser, SessionError::Token(e)));
         }
@@ -275,6 +342,92 @@ fn open(
     })))
 }
 
+/// Reads a request head, `buffered` its first bytes if some were already read; a malformed or
+/// oversized head is refused (and noted in `audit`).
+fn read_head(
+    browser: &mut BrowserStream,
+    buffered: Vec<u8>,
+    audit: &mut AuditRecord,
+) -> Result<UpgradeRequest, SessionError> {
+    let error = match http_upgrade::read_request_after(browser, buffered) {
+        Ok(request) => return Ok(request),
+        Err(RequestError::Io(e)) => return Err(SessionError::Client(e)),
+        Err(RequestError::TooLarge) => SessionError::HeadTooLarge,
+        Err(e) => SessionError::BadRequest(e),
+    };
+    audit.request_seen = true;
+    Err(refuse(browser, error))
+}
+
+/// How a connection's static requests ended.
+enum AfterStatic {
+    /// The next request on the connection is not for a file: it asks for a websocket, or it is
+    /// a refusal check.
+    NotStatic(Box<UpgradeRequest>),
+    /// The connection closed; why.
+    Closed(String),
+}
+
+/// Answers `request` and the requests that follow it on the kept-alive connection from `root`,
+/// each answer within `handshake_timeout` of its request, until the connection closes or a
+/// request asks for a websocket. Logged at debug: these are not console sessions.
+fn serve_static(
+    shared: &Shared,
+    browser: &mut BrowserStream,
+    root: &Path,
+    mut request: UpgradeRequest,
+    audit: &mut AuditRecord,
+    registration: &Registration,
+) -> Result<AfterStatic, SessionError> {
+    let config = &shared.config;
+    let keep_alive = config.keep_alive();
+    loop {
+        audit.assets += 1;
+        let persistence = if registration.sessions().draining() {
+            Persistence::Close
+        } else {
+            keep_alive.persistence(&request.request, audit.assets)
+        };
+        // The whole reply, however slowly the client reads, within its own deadline.
+        browser.set_deadline(Some(Instant::now() + config.handshake_timeout));
+        let status = static_files::serve(browser, root, &request.request, persistence)
+            .map_err(SessionError::Client)?;
+        let (method, path) = (request.request.method(), request.request.uri().path());
+        log::debug!(
+            "connection {}: {method} {path} {}",
+            audit.session_id,
+            status.as_u16()
+        );
+        let idle = match (persistence, keep_alive.idle) {
+            (Persistence::KeepAlive, Some(idle)) => idle,
+            _ => {
+                return Ok(AfterStatic::Closed(format!(
+                    "static file {path} {}",
+                    status.as_u16()
+                )))
+            }
+        };
+        let next = {
+            // Shutdown may close the connection while it waits.
+            let Some(_waiting) = registration.idle() else {
+                return Ok(AfterStatic::Closed("proxy shutting down".into()));
+            };
+            static_files::keep_alive::await_next_request(browser, request.leftover, idle)
+                .map_err(SessionError::Client)?
+        };
+        let Some(first_bytes) = next else {
+            return Ok(AfterStatic::Closed("closed while kept alive".into()));
+        };
+        // The next head, as the first, within handshake_timeout, however its bytes are spaced.
+        browser.set_deadline(Some(Instant::now() + config.handshake_timeout));
+        request = read_head(browser, first_bytes, audit)?;
+        if http_upgrade::is_websocket(&request.request) || refusal_check::is_check(&request.request)
+        {
+            return Ok(AfterStatic::NotStatic(Box::new(request)));
+        }
+    }
+}
+
 /// Phase 4: relays until one side ends, then says goodbye to the browser.
 fn relay(
     shared: &Shared,
@@ -284,7 +437,7 @@ fn relay(
     first_up: Vec<u8>,
     audit: &mut AuditRecord,
     registration: &Registration,
-) -> Result<String, SessionError> {
+) -> Result<RelayEnd, SessionError> {
     // The handshakes' deep stack is not needed again: give it console_tcp first.
     unix::release_unused_stack();
     ws.get_mut().set_deadline(None);
@@ -305,7 +458,7 @@ fn relay(
     if let Some((code, reason)) = error::relay_goodbye(&outcome.end, registration.id()) {
         websocket::close(ws, code, &reason, GOODBYE_WAIT);
     }
-    Ok(outcome.end.describe())
+    Ok(outcome.end)
 }
 
 /// Answers `error` with its HTTP refusal (if the client is still there) and returns it.

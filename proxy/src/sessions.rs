@@ -4,9 +4,11 @@
 //! Three limits are checked when a connection is accepted, before a thread is started for it:
 //! `max_connections` in all, `max_handshakes` that have not finished the websocket upgrade
 //! (unauthenticated connections cannot crowd out working sessions), and
-//! `max_connections_per_client` from one address (one address cannot take every place).
+//! `max_connections_per_client` from one address (one address cannot take every place). A
+//! connection from a trusted proxy is counted towards its client's address instead, once the
+//! PROXY or forwarded header has named it ([`Registration::count_client`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -27,6 +29,17 @@ pub struct Sessions {
     handshaking: AtomicUsize,
     /// Live connections per client address.
     per_client: Mutex<HashMap<IpAddr, usize>>,
+    /// Kept-alive connections waiting for their next request, and whether shutdown began.
+    idle: Mutex<Idle>,
+}
+
+/// The connections that shutdown may close at once: they wait between two requests.
+#[derive(Default)]
+struct Idle {
+    /// Their session numbers.
+    waiting: HashSet<u64>,
+    /// Shutdown began: no connection waits any more.
+    draining: bool,
 }
 
 /// The limits checked at accept.
@@ -58,7 +71,8 @@ pub enum Refusal {
 pub struct Registration {
     sessions: Arc<Sessions>,
     id: u64,
-    client: IpAddr,
+    /// The address counted towards `max_connections_per_client`, once known.
+    client: Mutex<Option<IpAddr>>,
     handshaking: AtomicBool,
 }
 
@@ -69,11 +83,12 @@ impl Sessions {
     }
 
     /// Takes a place for a new connection from `client` with browser socket `fd`, or says
-    /// which of `limits` refuses it.
+    /// which of `limits` refuses it. `client` is `None` for a connection from a trusted proxy:
+    /// its client is counted later, by [`Registration::count_client`].
     pub fn register(
         self: &Arc<Self>,
         fd: RawFd,
-        client: IpAddr,
+        client: Option<IpAddr>,
         limits: Limits,
     ) -> Result<Registration, Refusal> {
         let take = |counter: &AtomicUsize, max: usize| {
@@ -90,18 +105,12 @@ impl Sessions {
             self.active.fetch_sub(1, Ordering::AcqRel);
             return Err(Refusal::Handshakes(limits.handshakes));
         }
-        {
-            let mut per_client = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
-            let count = per_client.entry(client).or_insert(0);
-            if limits.per_client.is_some_and(|max| *count >= max) {
-                if *count == 0 {
-                    per_client.remove(&client);
-                }
+        if let Some(client) = client {
+            if let Err(refusal) = self.take_client_place(client, limits.per_client) {
                 self.handshaking.fetch_sub(1, Ordering::AcqRel);
                 self.active.fetch_sub(1, Ordering::AcqRel);
-                return Err(Refusal::PerClient(limits.per_client.unwrap_or(0)));
+                return Err(refusal);
             }
-            *count += 1;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         self.fronts
@@ -111,9 +120,23 @@ impl Sessions {
         Ok(Registration {
             sessions: Arc::clone(self),
             id,
-            client,
+            client: Mutex::new(client),
             handshaking: AtomicBool::new(true),
         })
+    }
+
+    /// Counts one more connection from `client`, unless it has `max` already.
+    fn take_client_place(&self, client: IpAddr, max: Option<usize>) -> Result<(), Refusal> {
+        let mut per_client = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
+        let count = per_client.entry(client).or_insert(0);
+        if max.is_some_and(|max| *count >= max) {
+            if *count == 0 {
+                per_client.remove(&client);
+            }
+            return Err(Refusal::PerClient(max.unwrap_or(0)));
+        }
+        *count += 1;
+        Ok(())
     }
 
     /// Connections still in their handshake.
@@ -134,6 +157,25 @@ impl Sessions {
     /// How many sessions ended since the last call (for the daemon's memory trimming).
     pub fn take_ended(&self) -> usize {
         self.ended.swap(0, Ordering::AcqRel)
+    }
+
+    /// Shutdown begins: closes the kept-alive connections that wait between two requests (they
+    /// would otherwise hold the drain until their idle time ends) by shutting their read side,
+    /// and keeps every later one from waiting ([`Registration::idle`]).
+    pub fn close_idle(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.draining = true;
+        let fronts = self.fronts.lock().unwrap_or_else(|e| e.into_inner());
+        for id in &idle.waiting {
+            if let Some(fd) = fronts.get(id) {
+                unix::shutdown(*fd, unix::Shutdown::Read);
+            }
+        }
+    }
+
+    /// Whether shutdown began ([`Sessions::close_idle`]): answers close their connection.
+    pub fn draining(&self) -> bool {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).draining
     }
 
     /// Ends every session: marks the set closing and shuts the read side of each browser socket,
@@ -161,11 +203,48 @@ impl Registration {
         &self.sessions
     }
 
+    /// The connection waits for its next request (keep-alive) until the guard is dropped;
+    /// meanwhile shutdown may close it at once. `None` when shutdown already began: close the
+    /// connection instead of waiting.
+    pub fn idle(&self) -> Option<IdleWait<'_>> {
+        let mut idle = self.sessions.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.draining {
+            return None;
+        }
+        idle.waiting.insert(self.id);
+        Some(IdleWait { registration: self })
+    }
+
+    /// Counts this connection towards `client`'s `max_connections_per_client` (`max`), if it
+    /// was registered without a client (it came from a trusted proxy); a connection already
+    /// counted stays as it is.
+    pub fn count_client(&self, client: IpAddr, max: Option<usize>) -> Result<(), Refusal> {
+        let mut counted = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        if counted.is_none() {
+            self.sessions.take_client_place(client, max)?;
+            *counted = Some(client);
+        }
+        Ok(())
+    }
+
     /// The websocket upgrade is done: the connection no longer counts towards `max_handshakes`.
     pub fn upgraded(&self) {
         if self.handshaking.swap(false, Ordering::AcqRel) {
             self.sessions.handshaking.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+}
+
+/// A kept-alive connection waiting for its next request; dropping it ends the wait.
+pub struct IdleWait<'a> {
+    registration: &'a Registration,
+}
+
+impl Drop for IdleWait<'_> {
+    fn drop(&mut self) {
+        let sessions = &self.registration.sessions;
+        let mut idle = sessions.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.waiting.remove(&self.registration.id);
     }
 }
 
@@ -177,16 +256,21 @@ impl Drop for Registration {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.id);
         self.upgraded();
+        // `client` is read before `per_client` is locked: `count_client` takes them in that
+        // order too.
+        let client = *self.client.get_mut().unwrap_or_else(|e| e.into_inner());
         {
             let mut per_client = self
                 .sessions
                 .per_client
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            if let Some(count) = per_client.get_mut(&self.client) {
-                *count -= 1;
-                if *count == 0 {
-                    per_client.remove(&self.client);
+            if let Some(client) = client {
+                if let Some(count) = per_client.get_mut(&client) {
+                    *count -= 1;
+                    if *count == 0 {
+                        per_client.remove(&client);
+                    }
                 }
             }
         }
@@ -211,29 +295,51 @@ mod tests {
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         let c: IpAddr = "192.0.2.3".parse().unwrap();
-        let a1 = sessions.register(10, a, LIMITS).unwrap();
-        let _a2 = sessions.register(11, a, LIMITS).unwrap();
+        let a1 = sessions.register(10, Some(a), LIMITS).unwrap();
+        let _a2 = sessions.register(11, Some(a), LIMITS).unwrap();
         assert_eq!(
-            sessions.register(12, a, LIMITS).err(),
+            sessions.register(12, Some(a), LIMITS).err(),
             Some(Refusal::PerClient(2))
         );
-        let b1 = sessions.register(13, b, LIMITS).unwrap();
+        let b1 = sessions.register(13, Some(b), LIMITS).unwrap();
         assert_eq!(
-            sessions.register(14, c, LIMITS).err(),
+            sessions.register(14, Some(c), LIMITS).err(),
             Some(Refusal::Handshakes(3))
         );
         a1.upgraded();
         b1.upgraded();
-        let _c1 = sessions.register(15, c, LIMITS).unwrap();
+        let _c1 = sessions.register(15, Some(c), LIMITS).unwrap();
         assert_eq!(
-            sessions.register(16, c, LIMITS).err(),
+            sessions.register(16, Some(c), LIMITS).err(),
             Some(Refusal::Connections(4))
         );
         assert_eq!((sessions.active(), sessions.handshaking()), (4, 2));
         drop(a1);
         assert_eq!((sessions.active(), sessions.handshaking()), (3, 2));
-        let _a3 = sessions.register(17, a, LIMITS).unwrap();
+        let _a3 = sessions.register(17, Some(a), LIMITS).unwrap();
         drop(b1);
         assert!(!sessions.per_client.lock().unwrap().contains_key(&b));
+    }
+
+    #[test]
+    fn a_trusted_proxys_connection_counts_for_its_client() {
+        let sessions = Sessions::new();
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        let limits = Limits {
+            per_client: Some(1),
+            ..LIMITS
+        };
+        // Two connections from the balancer: neither counts for the balancer's address.
+        let first = sessions.register(10, None, limits).unwrap();
+        let second = sessions.register(11, None, limits).unwrap();
+        first.count_client(client, limits.per_client).unwrap();
+        assert_eq!(
+            second.count_client(client, limits.per_client),
+            Err(Refusal::PerClient(1))
+        );
+        drop(first);
+        second.count_client(client, limits.per_client).unwrap();
+        drop(second);
+        assert!(sessions.per_client.lock().unwrap().is_empty());
     }
 }

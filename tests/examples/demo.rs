@@ -1,6 +1,7 @@
 //! The demo: a QEMU VM whose VNC console is served only over VeNCrypt x509 (mutual TLS), and
 //! consolegate in front of it with its embedded default configuration: the `vencrypt` driver,
-//! a throw-away PKI, one token, and noVNC served from the proxy's own `web` directory.
+//! a throw-away PKI, one token, wss with the test certificate, and the console pages (`web/`,
+//! built by `web/build.sh`) served from the proxy's own `web` directory.
 //!
 //! It checks the console end to end through the proxy (RFB over the websocket, ServerInit from
 //! QEMU), prints how to open it in a browser, and keeps running until Enter (or end of input).
@@ -41,6 +42,7 @@ fn main() {
 
     let web = web_dir();
     let config = Config::new()
+        .tls()
         .set("web", &web.path().display().to_string())
         .trusted_tls_drivers("vencrypt")
         .token(TOKEN, &format!("vnc://127.0.0.1:{}", qemu.port()));
@@ -80,9 +82,11 @@ fn main() {
         return;
     }
     println!(
-        "\nOpen http://127.0.0.1:{}/console.html?token={TOKEN} in a browser on this machine \
-         (noVNC).\nPress Enter to stop.",
-        proxy.addr().port()
+        "\nOpen https://127.0.0.1:{}/vnc.html?token={TOKEN} in a browser on this machine.\n\
+         The certificate is the test PKI's: trust {} in the browser, or accept its warning.\n\
+         Press Enter to stop.",
+        proxy.addr().port(),
+        set.ca_cert().display()
     );
     let _ = std::io::stdin().lock().lines().next();
     println!(

@@ -88,6 +88,8 @@ pub struct Config {
     env: Vec<(String, String)>,
     /// A program (and its arguments) that runs the daemon, such as `systemd-socket-activate`.
     launcher: Vec<String>,
+    /// Sets `JOURNAL_STREAM` to the log file, as systemd does for the journal's stream.
+    journal_stream: bool,
 }
 
 impl Default for Config {
@@ -113,6 +115,7 @@ impl Config {
             daemon: None,
             env: Vec::new(),
             launcher: Vec::new(),
+            journal_stream: false,
         };
         let port = config.port();
         config
@@ -130,7 +133,8 @@ impl Config {
         self
     }
 
-    /// Sets `key=value` in the daemon's environment (`NOTIFY_SOCKET`, `WATCHDOG_USEC`, ...).
+    /// Sets `key=value` in the daemon's environment and `--check-config`'s (`NOTIFY_SOCKET`,
+    /// `WATCHDOG_USEC`, a test realm's `KRB5_CONFIG`, ...).
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
         self
@@ -290,6 +294,13 @@ impl Config {
         self
     }
 
+    /// Runs the proxy as systemd runs it with its stderr connected to the journal:
+    /// `JOURNAL_STREAM` names the device and inode of its stderr (here, the log file).
+    pub fn journal_stream(mut self) -> Self {
+        self.journal_stream = true;
+        self
+    }
+
     /// Replaces the generated text with `text` (the listen port, scratch directory and token
     /// file stay as they are; use [`Config::port`] and [`Config::dir`] to refer to them).
     pub fn with_text(mut self, text: String) -> Self {
@@ -315,6 +326,7 @@ pub fn check_config(config: &Config) -> (i32, String) {
         .arg("--config")
         .arg(&path)
         .env("RUST_LOG", rust_log())
+        .envs(config.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", daemon.display()));
@@ -389,11 +401,16 @@ impl Proxy {
             }
             None => Command::new(&daemon),
         };
+        if config.journal_stream {
+            use std::os::unix::fs::MetadataExt;
+            let meta = stderr.metadata().expect("stat stderr.log");
+            command.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+        }
         command
             .arg("--config")
             .arg(&path)
-            .envs(config.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", config.rust_log.clone().unwrap_or_else(rust_log))
+            .envs(config.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(stderr.try_clone().expect("dup stderr.log"))
             .stderr(stderr);

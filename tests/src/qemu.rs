@@ -108,10 +108,16 @@ impl Qemu {
     /// for the VM's lifetime). Its sockets listen once this returns: QEMU daemonizes after
     /// creating them. Panics with QEMU's stderr if it fails.
     pub fn start_custom(port: PortLease, args: &[String]) -> Self {
+        Self::start_custom_env(port, args, &[])
+    }
+
+    /// [`Qemu::start_custom`] with extra environment variables (SASL's `SASL_CONF_PATH`,
+    /// Kerberos's `KRB5_CONFIG`).
+    pub fn start_custom_env(port: PortLease, args: &[String], env: &[(String, String)]) -> Self {
         let state = TempDir::new("qemu");
         let mode = Mode::Custom(args.to_vec());
         let args = arguments(&mode, &Options::default(), &state, port.port(), None);
-        let pid = launch(&mode, &args, &state).unwrap_or_else(|e| panic!("{e}"));
+        let pid = launch(&mode, &args, &state, env).unwrap_or_else(|e| panic!("{e}"));
         Qemu {
             pid,
             mode,
@@ -198,7 +204,7 @@ impl Qemu {
             tls_port.as_ref().map(PortLease::port),
         );
 
-        let pid = launch(mode, &args, &state)?;
+        let pid = launch(mode, &args, &state, &[])?;
         let qemu = Qemu {
             pid,
             mode: mode.clone(),
@@ -274,10 +280,16 @@ impl Drop for Qemu {
 
 /// Runs QEMU with `args` (it daemonizes) and returns the pid from its pidfile in `state`; an
 /// error has QEMU's stderr and log.
-fn launch(mode: &Mode, args: &[String], state: &TempDir) -> Result<i32, String> {
+fn launch(
+    mode: &Mode,
+    args: &[String],
+    state: &TempDir,
+    env: &[(String, String)],
+) -> Result<i32, String> {
     let binary = qemu_binary();
     let out = Command::new(&binary)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap_or_else(|e| {
             panic!(

@@ -53,6 +53,11 @@ pub struct Client {
     pub ca: Option<PathBuf>,
     /// Read and write timeout of the socket.
     pub timeout: Duration,
+    /// The local address to connect from (any of 127.0.0.0/8), so one test can be several
+    /// clients; `None`: the system's choice.
+    pub source: Option<std::net::IpAddr>,
+    /// More request header fields (`X-Forwarded-For`, …), in order.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Default for Client {
@@ -63,6 +68,8 @@ impl Default for Client {
             protocols: vec!["binary".into()],
             ca: None,
             timeout: Duration::from_secs(10),
+            source: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -86,6 +93,18 @@ impl Client {
         self
     }
 
+    /// Connects from the local address `source`.
+    pub fn source(mut self, source: std::net::IpAddr) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Adds the request header field `name: value`.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
     /// Opens `url` (ws:// or wss://).
     pub fn connect(&self, url: &str) -> Result<Ws, Failure> {
         let transport = |e: &dyn std::fmt::Display| Failure::Transport(format!("{url}: {e}"));
@@ -103,6 +122,12 @@ impl Client {
         if !self.protocols.is_empty() {
             add("Sec-WebSocket-Protocol", &self.protocols.join(", "));
         }
+        for (name, value) in &self.headers {
+            headers.append(
+                tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                HeaderValue::from_str(value).expect("header value"),
+            );
+        }
         let uri = request.uri().clone();
         let host = uri
             .host()
@@ -116,7 +141,16 @@ impl Client {
             } else {
                 80
             });
-        let tcp = TcpStream::connect((host.as_str(), port)).map_err(|e| transport(&e))?;
+        let tcp = match self.source {
+            Some(source) => {
+                let to = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                    .map_err(|e| transport(&e))?
+                    .next()
+                    .ok_or_else(|| transport(&"no address"))?;
+                crate::http::connect_from(source, to)
+            }
+            None => TcpStream::connect((host.as_str(), port)).map_err(|e| transport(&e))?,
+        };
         tcp.set_read_timeout(Some(self.timeout))
             .map_err(|e| transport(&e))?;
         tcp.set_write_timeout(Some(self.timeout))

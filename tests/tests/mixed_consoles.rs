@@ -103,7 +103,9 @@ fn the_all_consoles_example_configuration_loads_both_drivers() {
     let (code, out) = check_config(&config);
     assert_eq!(code, 0, "{}:\n{out}", path.display());
     assert!(
-        out.contains("driver 'vencrypt'") && out.contains("driver 'spice_tls'"),
+        out.contains("driver 'vencrypt'")
+            && out.contains("driver 'spice_tls'")
+            && out.contains("driver 'sasl_gssapi'"),
         "{out}"
     );
 }

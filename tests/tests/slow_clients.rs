@@ -2,13 +2,13 @@
 //! holds however the client spaces its bytes, a flood from one address cannot lock out others,
 //! and unauthenticated connections cannot crowd out working sessions.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use consolegate_tests::fds;
-use consolegate_tests::http::{connect_from, read_response, upgrade_request};
+use consolegate_tests::http::{self, connect_from, read_response, upgrade_request};
 use consolegate_tests::proxy::{Config, Proxy};
 use consolegate_tests::rfb;
 use consolegate_tests::scratch::TempDir;
@@ -22,29 +22,9 @@ const SLACK: Duration = Duration::from_millis(1500);
 /// The gap between two bytes of a drip-fed client: far inside any per-read timeout.
 const DRIP: Duration = Duration::from_millis(200);
 
-/// Sends `bytes` one at a time, `DRIP` apart, until the proxy closes the connection; returns how
-/// long after the first byte it closed, or `None` if it was still open after `limit`.
+/// Drip-feeds `bytes` ([`http::drip`]) `DRIP` apart.
 fn drip(tcp: &mut TcpStream, bytes: &[u8], limit: Duration) -> Option<Duration> {
-    let t0 = Instant::now();
-    tcp.set_read_timeout(Some(DRIP)).unwrap();
-    let mut buf = [0u8; 4096];
-    for byte in bytes.iter().cycle() {
-        if t0.elapsed() > limit {
-            return None;
-        }
-        if tcp.write_all(&[*byte]).is_err() {
-            return Some(t0.elapsed());
-        }
-        match tcp.read(&mut buf) {
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Ok(n) if n > 0 => panic!(
-                "the proxy answered a request it never got whole: {:?}",
-                String::from_utf8_lossy(&buf[..n])
-            ),
-            _ => return Some(t0.elapsed()),
-        }
-    }
-    unreachable!("cycle() never ends")
+    http::drip(tcp, bytes, DRIP, limit)
 }
 
 fn assert_cut_on_time(took: Option<Duration>) {

@@ -80,7 +80,8 @@ fn session_is_audited_once_with_the_token_hash_never_the_token() {
     ws.close();
     let log = setup
         .proxy
-        .wait_for_log(&format!("client={local} "), Duration::from_secs(10))
+        // The end line (the start line came when the session began to relay).
+        .wait_for_log(" close=\"", Duration::from_secs(10))
         .unwrap_or_else(|| panic!("no audit line for client {local}:\n{}", setup.proxy.log()));
     let audits: Vec<&str> = log
         .lines()
@@ -89,6 +90,7 @@ fn session_is_audited_once_with_the_token_hash_never_the_token() {
     assert_eq!(audits.len(), 1, "one audit line per session:\n{log}");
     let line = audits[0];
     for field in [
+        format!("client={local} "),
         format!("token={}", token_hash(TOKEN)),
         "kind=vnc".to_string(),
         format!("target={}", setup.qemu.addr()),

@@ -9,6 +9,8 @@
 //! - [`security`]: security types and VeNCrypt subtypes, their wire numbers, names and limits.
 //! - [`reason`]: failure reasons — a server's read as safe text, ours framed for the browser.
 //! - [`wire`]: bounded reads and writes of RFB fields, failing with a [`WireError`].
+//! - [`server`]: the client's first steps towards a server (version, security types, VeNCrypt
+//!   version, subtypes), failing with a [`server::ServerStepError`].
 //! - [`browser`]: the browser side of the handshake: security type None, or a failure with a
 //!   reason that noVNC shows.
 //!
@@ -23,6 +25,7 @@ pub mod reason;
 #[cfg(any(test, feature = "script"))]
 pub mod script;
 pub mod security;
+pub mod server;
 pub mod version;
 pub mod wire;
 

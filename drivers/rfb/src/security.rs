@@ -92,10 +92,10 @@ pub enum Subtype {
     X509Vnc,
     /// 262: X.509 TLS, then username and password.
     X509Plain,
-    /// 263: anonymous TLS, then SASL.
-    TlsSasl,
-    /// 264: X.509 TLS, then SASL.
+    /// 263: X.509 TLS, then SASL (QEMU, libvirt and gtk-vnc number it so).
     X509Sasl,
+    /// 264: anonymous TLS, then SASL.
+    TlsSasl,
     /// Any other number.
     Other(u32),
 }
@@ -109,8 +109,8 @@ const NAMED: [(Subtype, u32, &str); 9] = [
     (Subtype::X509None, 260, "X509None"),
     (Subtype::X509Vnc, 261, "X509Vnc"),
     (Subtype::X509Plain, 262, "X509Plain"),
-    (Subtype::TlsSasl, 263, "TLSSASL"),
-    (Subtype::X509Sasl, 264, "X509SASL"),
+    (Subtype::X509Sasl, 263, "X509SASL"),
+    (Subtype::TlsSasl, 264, "TLSSASL"),
 ];
 
 impl Subtype {
@@ -209,5 +209,6 @@ mod tests {
         }
         assert_eq!(SecurityType::from_wire(20).to_string(), "SASL(20)");
         assert!(Subtype::from_wire(264).is_sasl() && !Subtype::X509Vnc.is_sasl());
+        assert_eq!(Subtype::from_wire(263), Subtype::X509Sasl);
     }
 }

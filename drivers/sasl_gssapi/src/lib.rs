@@ -1,48 +1,88 @@
-//! # The `sasl_gssapi` driver: a PLACEHOLDER
+//! # The `sasl_gssapi` driver: SASL (Kerberos GSSAPI, SCRAM-SHA-256) to QEMU's VNC server
 //!
-//! It cannot complete a session yet, and says so: its descriptor carries
-//! `CG_DRIVER_FLAG_PLACEHOLDER`, so the proxy warns at start-up and `--check-config` prints
-//! `WARNING: driver 'sasl_gssapi' is a placeholder`.
+//! Serves VNC consoles (`CG_KIND_VNC`). The proxy terminates RFB security on both legs:
 //!
-//! What it does now:
-//! 1. At start-up it validates `[console_proxy_sasl]` ([`SaslOptions`]): `mechanism` (default
-//!    `GSSAPI`), `service` (default `vnc`), `keytab` (must be a readable file if set),
-//!    `principal`; an unknown key is an error.
-//! 2. Per VNC session it reads the server's RFB version and security offer, bounded by the
-//!    handshake timeout (for VeNCrypt, up to the subtype list, which comes before TLS). If the
-//!    server offers SASL (type 20, or VeNCrypt TLSSASL 263 / X509SASL 264) the session ends
-//!    with [`NOT_IMPLEMENTED`]; otherwise with what the server offered.
-//! 3. It tells the browser in RFB terms (the shared [`consolegate_rfb::browser`] handshake:
-//!    version 3.8, then a failure with the reason), so noVNC shows the message, and returns
-//!    the error to the proxy.
+//! - **Towards the hypervisor** it authenticates with SASL through cyrus-sasl, the library
+//!   QEMU uses on its side ([`cyrus`]):
+//!   - **RFB security type 20 on plain TCP**: only GSSAPI, and only with a security layer of
+//!     SSF ≥ 56 (confidentiality), through which every relayed byte is wrapped and unwrapped
+//!     ([`layer`]);
+//!   - **VeNCrypt X509SASL (263)**: mutual TLS with `[console_proxy_tls]`, as in the
+//!     `vencrypt` driver, then SASL inside it (GSSAPI or SCRAM-SHA-256, no layer).
 //!
-//! It never returns a channel, so nothing is ever relayed, least of all in cleartext.
+//!   The mechanism is the first of `mechanisms` that the server offers and the route allows
+//!   ([`handshake::choose_mechanism`]); PLAIN, DIGEST-MD5, CRAM-MD5 and the like are refused.
+//!   GSSAPI uses the proxy's client keytab and the service principal `<service>/<host>`;
+//!   SCRAM the username and password of the console's token.
+//! - **Towards the browser** it offers security type None (the websocket already
+//!   authenticated it) with the shared [`consolegate_rfb::browser`] handshake. A hypervisor
+//!   failure reaches the browser as an RFB failure it can show
+//!   ([`SaslError::browser_reason`]); the log gets the detail (the mechanism list, cyrus-sasl's
+//!   error with the GSSAPI major and minor status, the SSF).
+//!
+//! ## INI keys, section `[console_proxy_sasl]`
+//! - `mechanisms` (default `GSSAPI, SCRAM-SHA-256`), most preferred first.
+//! - `service` (default `vnc`): the service part of the hypervisor's principal.
+//! - `keytab` (optional): the proxy's client keytab, exported to the Kerberos library as
+//!   `KRB5_CLIENT_KTNAME` at start-up (`--check-config` checks that it is a keytab).
+//!
+//! `[console_proxy_tls]` (`ca_certificate`, `client_certificate`, `client_key`,
+//! `server_name`) enables X509SASL. See `docs/sasl.md`.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cyrus;
 mod error;
-mod offer;
-mod options;
+pub mod handshake;
+pub mod layer;
+pub mod options;
+pub mod vnc_sasl;
 
 use consolegate_driver_api::{
-    browser_reason, export_driver, Browser, Channel, ConsoleRequest, ConsoleSocket, Driver,
-    DriverError, Options,
+    export_driver, Browser, Channel, ConsoleRequest, ConsoleSocket, Driver, DriverError, Options,
 };
 use consolegate_rfb::browser;
-use consolegate_tls_client::{Deadline, DeadlineIo};
+use consolegate_tls_client::{Deadline, TlsClient};
 
-pub use error::{SaslError, NOT_IMPLEMENTED};
-pub use offer::{read_offer, Offer};
-pub use options::{SaslOptions, SECTION};
+pub use error::SaslError;
+pub use options::{Mechanism, SaslOptions, SECTION, TLS_SECTION};
 
-/// The driver: its validated options (unused until SASL is implemented).
+/// The driver: its validated options and, when `[console_proxy_tls]` is set, the TLS client
+/// for X509SASL.
 #[derive(Debug)]
 pub struct SaslGssapi {
     options: SaslOptions,
+    tls: Option<TlsClient>,
 }
 
 impl SaslGssapi {
+    /// Reads the options, loads the TLS configuration if any, points the Kerberos library at
+    /// the keytab and initialises cyrus-sasl.
+    pub fn from_options(options: &Options) -> Result<Self, SaslError> {
+        let sasl = SaslOptions::from_options(options)?;
+        let tls_configured = options
+            .get(TLS_SECTION, consolegate_tls_client::KEY_CA_CERTIFICATE)
+            .is_some_and(|v| !v.trim().is_empty());
+        let tls = if tls_configured {
+            Some(TlsClient::from_options(options, TLS_SECTION)?)
+        } else {
+            None
+        };
+        if let Some(keytab) = &sasl.keytab {
+            // Read by MIT Kerberos when GSSAPI first needs the proxy's credentials. Set once,
+            // at start-up, before any session thread runs.
+            std::env::set_var("KRB5_CLIENT_KTNAME", keytab);
+        }
+        if std::env::var_os("KRB5CCNAME").is_none() {
+            // Tickets obtained from the keytab stay in this process, not in a file another
+            // process (or user) could read.
+            std::env::set_var("KRB5CCNAME", "MEMORY:consolegate");
+        }
+        cyrus::init().map_err(SaslError::Library)?;
+        Ok(Self { options: sasl, tls })
+    }
+
     /// The validated options.
     pub fn options(&self) -> &SaslOptions {
         &self.options
@@ -51,49 +91,63 @@ impl SaslGssapi {
 
 impl Driver for SaslGssapi {
     fn init(options: &Options) -> Result<Self, DriverError> {
-        let options = SaslOptions::from_options(options)?;
-        log::warn!(
-            "sasl_gssapi is a placeholder: every session ends before the console is reached \
-             (mechanism {}, service {})",
-            options.mechanism,
-            options.service
+        let driver = Self::from_options(options)?;
+        log::info!(
+            "sasl_gssapi: mechanisms [{}], service {}, keytab {}, X509SASL {}",
+            driver
+                .options
+                .mechanisms
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            driver.options.service,
+            driver
+                .options
+                .keytab
+                .as_ref()
+                .map_or("(Kerberos default)".into(), |p| p.display().to_string()),
+            if driver.tls.is_some() {
+                "enabled"
+            } else {
+                "disabled ([console_proxy_tls] not set)"
+            }
         );
-        Ok(Self { options })
+        Ok(driver)
     }
 
     fn connect(
         &self,
         session: &ConsoleRequest<'_>,
         client: &mut Browser<'_>,
-        mut server: ConsoleSocket,
+        server: ConsoleSocket,
     ) -> Result<Box<dyn Channel>, DriverError> {
+        let id = session.session_id;
         let deadline = Deadline::after(session.handshake_timeout);
-        let failure = match read_offer(&mut DeadlineIo::new(&mut server, deadline)) {
-            Ok(offer) if offer.has_sasl() => {
+        let browser =
+            browser::exchange_version(client).map_err(|e| SaslError::Browser(e.to_string()))?;
+        match handshake::run(&self.options, self.tls.as_ref(), session, server, deadline) {
+            Ok(done) => {
+                browser
+                    .accept(client)
+                    .map_err(|e| SaslError::Browser(e.to_string()))?;
                 log::info!(
-                    "session {}: the VNC server offers {offer}",
-                    session.session_id
+                    "session {id}: SASL {} {} with {}:{} (SSF {}); browser speaks RFB {}",
+                    done.mechanism,
+                    done.route.describe(),
+                    session.hypervisor,
+                    session.port,
+                    done.ssf,
+                    browser.version()
                 );
-                SaslError::NotImplemented
+                Ok(done.channel)
             }
-            Ok(offer) => SaslError::NoSasl {
-                offered: offer.to_string(),
-            },
-            Err(e) => e,
-        };
-        let status = failure.status();
-        let reason = format!(
-            "Console unavailable: {}.",
-            browser_reason(status, session.session_id)
-        );
-        match browser::exchange_version(client) {
-            Ok(browser) => browser.refuse(client, &reason),
-            Err(e) => log::debug!(
-                "session {}: cannot tell the browser in RFB: {e}",
-                session.session_id
-            ),
+            Err(e) => {
+                log::debug!("session {id}: hypervisor handshake failed: {e}");
+                browser.refuse(client, &e.browser_reason(id));
+                Err(e.into())
+            }
         }
-        Err(failure.into())
     }
 }
 
@@ -101,7 +155,7 @@ export_driver! {
     driver: SaslGssapi,
     name: "sasl_gssapi",
     kinds: CG_KIND_VNC,
-    flags: CG_DRIVER_FLAG_PLACEHOLDER,
-    option_sections: "console_proxy_sasl",
-    description: "PLACEHOLDER: reports VNC servers' SASL offers; SASL negotiation is not implemented yet",
+    flags: 0,
+    option_sections: "console_proxy_sasl, console_proxy_tls",
+    description: "SASL (Kerberos GSSAPI with a security layer, or SCRAM-SHA-256 inside VeNCrypt X509SASL) to QEMU/libvirt VNC; security type None to the browser",
 }

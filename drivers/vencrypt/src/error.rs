@@ -8,6 +8,7 @@ use consolegate_driver_api::abi::CgStatus;
 use consolegate_driver_api::{browser_reason, DriverError};
 use consolegate_tls_client::{TlsConfigError, TlsError};
 
+use consolegate_rfb::server::ServerStepError;
 use consolegate_rfb::{list, SecurityType, Subtype, WireError};
 
 /// A step of the session handshake, named in timeouts and end-of-stream errors.
@@ -333,6 +334,24 @@ pub(crate) trait InPhase<T> {
 impl<T> InPhase<T> for Result<T, WireError> {
     fn in_phase(self, phase: Phase) -> Result<T, VencryptError> {
         self.map_err(|e| VencryptError::from_wire(e, phase))
+    }
+}
+
+impl<T> InPhase<T> for Result<T, ServerStepError> {
+    fn in_phase(self, phase: Phase) -> Result<T, VencryptError> {
+        self.map_err(|e| match e {
+            ServerStepError::Wire(e) => VencryptError::from_wire(e, phase),
+            e @ ServerStepError::NotRfb { .. } => VencryptError::Malformed {
+                phase,
+                detail: e.to_string(),
+            },
+            ServerStepError::Refused { reason } => VencryptError::ServerRefused { reason },
+            e @ (ServerStepError::TooOld { .. }
+            | ServerStepError::VencryptTooOld { .. }
+            | ServerStepError::VencryptRefused { .. }) => VencryptError::VersionRejected {
+                detail: e.to_string(),
+            },
+        })
     }
 }
 

@@ -23,12 +23,10 @@ use consolegate_tls_client::{
     BlockingTls, ConsoleTransport, Deadline, DeadlineIo, TlsChannel, TlsClient,
 };
 
-use consolegate_rfb::security::{
-    MAX_SECURITY_TYPES, MAX_SUBTYPES, SECURITY_RESULT_OK, SUBTYPE_ACK_OK, VENCRYPT_VERSION,
-    VNC_CHALLENGE_LEN,
-};
-use consolegate_rfb::wire::{read_array, read_items, read_reason, read_u32, read_u8, write_all};
-use consolegate_rfb::{list, parse_version, RfbVersion, SecurityType, Subtype, VERSION_LEN};
+use consolegate_rfb::security::{SECURITY_RESULT_OK, SUBTYPE_ACK_OK, VNC_CHALLENGE_LEN};
+use consolegate_rfb::server;
+use consolegate_rfb::wire::{read_array, read_reason, read_u32, write_all};
+use consolegate_rfb::{list, RfbVersion, SecurityType, Subtype};
 
 use crate::choose::{choose_subtype, Credentials};
 use crate::error::{InPhase, Phase, VencryptError};
@@ -93,21 +91,7 @@ pub fn run<S: ConsoleTransport>(
 
 /// Step 1: reads the server's ProtocolVersion and answers with the version to speak.
 pub fn expect_version(io: &mut (impl Read + Write)) -> Result<RfbVersion, VencryptError> {
-    let got: [u8; VERSION_LEN] = read_array(io).in_phase(Phase::ServerVersion)?;
-    let (major, minor) = parse_version(&got).ok_or_else(|| VencryptError::Malformed {
-        phase: Phase::ServerVersion,
-        detail: format!(
-            "\"{}\" is not an RFB ProtocolVersion (not a VNC server?)",
-            got.escape_ascii()
-        ),
-    })?;
-    let version =
-        RfbVersion::for_server(major, minor).ok_or_else(|| VencryptError::VersionRejected {
-            detail: format!("the server speaks RFB {major}.{minor}, older than 3.3"),
-        })?;
-    log::debug!("server speaks RFB {major}.{minor}; using {version}");
-    write_all(io, version.wire()).in_phase(Phase::ServerVersion)?;
-    Ok(version)
+    server::exchange_version(io).in_phase(Phase::ServerVersion)
 }
 
 /// Step 2: reads the security types (3.7+: a list, 3.3: the server's pick) and selects
@@ -117,66 +101,28 @@ pub fn expect_security_types(
     io: &mut (impl Read + Write),
     version: RfbVersion,
 ) -> Result<(), VencryptError> {
-    if version == RfbVersion::V3_3 {
-        let picked = read_u32(io).in_phase(Phase::SecurityTypes)?;
-        return match picked {
-            0 => Err(VencryptError::ServerRefused {
-                reason: read_reason(io).in_phase(Phase::FailureReason)?,
-            }),
-            19 => Ok(()),
-            other => {
-                let offered = match u8::try_from(other) {
-                    Ok(t) => vec![SecurityType::from_wire(t)],
-                    Err(_) => Vec::new(),
-                };
-                log::info!("RFB 3.3 server picked security type {other}; VeNCrypt needs 3.7+");
-                Err(VencryptError::NoVencryptOffered { offered })
-            }
-        };
-    }
-    let count = usize::from(read_u8(io).in_phase(Phase::SecurityTypes)?);
-    if count == 0 {
-        return Err(VencryptError::ServerRefused {
-            reason: read_reason(io).in_phase(Phase::FailureReason)?,
-        });
-    }
-    let types = read_items(io, count, 1, MAX_SECURITY_TYPES, "security type list")
-        .in_phase(Phase::SecurityTypes)?;
-    let offered: Vec<SecurityType> = types.into_iter().map(SecurityType::from_wire).collect();
+    let offered = server::read_security_types(io, version).in_phase(Phase::SecurityTypes)?;
     if !offered.contains(&SecurityType::VeNCrypt) {
+        if version == RfbVersion::V3_3 {
+            log::info!("RFB 3.3 server picked security type {offered:?}; VeNCrypt needs 3.7+");
+        }
         return Err(VencryptError::NoVencryptOffered { offered });
+    }
+    if version == RfbVersion::V3_3 {
+        // The server picked VeNCrypt itself: the client sends nothing.
+        return Ok(());
     }
     write_all(io, &[SecurityType::VeNCrypt.wire()]).in_phase(Phase::SecurityTypes)
 }
 
 /// Step 3: VeNCrypt version 0.2, which the server must support.
 pub fn expect_vencrypt_version(io: &mut (impl Read + Write)) -> Result<(), VencryptError> {
-    let [major, minor] = read_array(io).in_phase(Phase::VencryptVersion)?;
-    if (major, minor) < (VENCRYPT_VERSION[0], VENCRYPT_VERSION[1]) {
-        return Err(VencryptError::VersionRejected {
-            detail: format!("the server speaks VeNCrypt {major}.{minor}; 0.2 is required"),
-        });
-    }
-    write_all(io, &VENCRYPT_VERSION).in_phase(Phase::VencryptVersion)?;
-    match read_u8(io).in_phase(Phase::VencryptVersion)? {
-        0 => Ok(()),
-        status => Err(VencryptError::VersionRejected {
-            detail: format!(
-                "the server (VeNCrypt {major}.{minor}) refused VeNCrypt 0.2 (status {status})"
-            ),
-        }),
-    }
+    server::negotiate_vencrypt_version(io).in_phase(Phase::VencryptVersion)
 }
 
 /// Step 4: the subtype list (u8 count, u32 each).
 pub fn expect_subtypes(io: &mut impl Read) -> Result<Vec<Subtype>, VencryptError> {
-    let count = usize::from(read_u8(io).in_phase(Phase::Subtypes)?);
-    let bytes = read_items(io, count, 4, MAX_SUBTYPES, "VeNCrypt subtype list")
-        .in_phase(Phase::Subtypes)?;
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|c| Subtype::from_wire(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-        .collect())
+    server::read_subtypes(io).in_phase(Phase::Subtypes)
 }
 
 /// Step 5: sends the chosen subtype and reads the server's acknowledgement.
@@ -184,8 +130,7 @@ pub fn expect_subtype_ack(
     io: &mut (impl Read + Write),
     subtype: Subtype,
 ) -> Result<(), VencryptError> {
-    write_all(io, &subtype.wire().to_be_bytes()).in_phase(Phase::SubtypeAck)?;
-    match read_u8(io).in_phase(Phase::SubtypeAck)? {
+    match server::send_subtype(io, subtype).in_phase(Phase::SubtypeAck)? {
         SUBTYPE_ACK_OK => Ok(()),
         ack => Err(VencryptError::SubtypeRefused { subtype, ack }),
     }

@@ -51,6 +51,27 @@ impl DriverRegistry {
         self.drivers.iter().find(|d| d.serves(kind))
     }
 
+    /// The driver for a console: the one it names (`driver` in its console object), which must
+    /// be loaded and serve its kind; without a name, [`for_kind`](Self::for_kind).
+    pub fn for_console(
+        &self,
+        kind: Kind,
+        name: Option<&str>,
+    ) -> Result<&Arc<LoadedDriver>, crate::error::SessionError> {
+        use crate::error::SessionError;
+        match name {
+            None => self.for_kind(kind).ok_or(SessionError::NoDriver(kind)),
+            Some(name) => self
+                .drivers
+                .iter()
+                .find(|d| d.name() == name && d.serves(kind))
+                .ok_or_else(|| SessionError::DriverNotLoaded {
+                    name: name.to_owned(),
+                    kind,
+                }),
+        }
+    }
+
     /// All loaded drivers, in configured order.
     pub fn drivers(&self) -> &[Arc<LoadedDriver>] {
         &self.drivers

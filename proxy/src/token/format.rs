@@ -94,6 +94,10 @@ impl TokenSource for FormatChecked {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+
+    fn check(&self) -> Result<(), TokenError> {
+        self.inner.check()
+    }
 }
 
 #[cfg(test)]

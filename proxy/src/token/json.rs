@@ -6,6 +6,9 @@
 //!            "username": "…", "single_use": true, "expires": 1767225600}}
 //! ```
 //!
+//! An optional `"audit"` object carries the control plane's opaque fields for the audit lines
+//! (`"audit": {"user": "alice", "instance": "i-42"}`, see [`AuditFields`]).
+//!
 //! The same console object is what the [`rest`](super::rest) resolver answers and what a
 //! [`redis`](super::redis) key may hold, so [`console_from_json`] reads it for all three.
 //!
@@ -21,6 +24,8 @@ use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
+
+use crate::audit::AuditFields;
 
 use super::change_watch::{log_loaded, stamp_of_file, ChangeWatch, Stamp};
 use super::format::usable_entry_token;
@@ -41,6 +46,8 @@ pub const CONSOLE_KEYS: &[&str] = &[
     "expires",
     "insecure",
     "tlsTunnel",
+    "driver",
+    "audit",
 ];
 
 /// Reads one console description: an object with the keys in [`CONSOLE_KEYS`] (`address` or
@@ -220,6 +227,12 @@ fn console_from_object(map: &Map<String, Value>) -> Result<Console, String> {
     console.username = string(map, "username")?.map(str::to_string);
     console.password = string(map, "password")?.map(str::to_string);
     console.single_use = boolean(map, "single_use")?.unwrap_or(false);
+    console.driver = match string(map, "driver")? {
+        Some(name) if is_driver_name(name) => Some(name.to_string()),
+        Some(_) => return Err("'driver' must be a driver name (a-z, 0-9, '_', '-')".into()),
+        None => None,
+    };
+    console.audit = AuditFields::from_json(map.get("audit"))?;
     console.expires = match map.get("expires") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => Some(unix_time(n)?),
@@ -231,6 +244,14 @@ fn console_from_object(map: &Map<String, Value>) -> Result<Console, String> {
         }
     };
     Ok(console)
+}
+
+/// Whether `name` can be a driver's name (as in `console_proxy_security_driver`).
+fn is_driver_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// Names an unknown key only when it looks like a misspelt field (it might be a token nested
@@ -318,6 +339,34 @@ fn type_name(value: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn reads_the_callers_audit_fields() {
+        let c = console_from_json(&json!({
+            "address": "h:1", "audit": {"user": "alice", "instance": "i-42"}
+        }))
+        .unwrap();
+        assert_eq!(
+            c.audit.iter().collect::<Vec<_>>(),
+            vec![("instance", "i-42"), ("user", "alice")]
+        );
+        let e = console_from_json(&json!({"address": "h:1", "audit": {"a b": "x"}})).unwrap_err();
+        assert!(e.contains("\"audit\" key"), "{e}");
+    }
+
+    #[test]
+    fn a_console_may_name_its_driver() {
+        let c = console_from_json(&json!({"address": "h:1", "driver": "sasl_gssapi"})).unwrap();
+        assert_eq!(c.driver.as_deref(), Some("sasl_gssapi"));
+        assert_eq!(
+            console_from_json(&json!({"address": "h:1"}))
+                .unwrap()
+                .driver,
+            None
+        );
+        let e = console_from_json(&json!({"address": "h:1", "driver": "../evil"})).unwrap_err();
+        assert_eq!(e, "'driver' must be a driver name (a-z, 0-9, '_', '-')");
+    }
 
     #[test]
     fn reads_libvirt_console_proxy_entries() {

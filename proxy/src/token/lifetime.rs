@@ -134,6 +134,10 @@ impl TokenSource for Lifetime {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+
+    fn check(&self) -> Result<(), TokenError> {
+        self.inner.check()
+    }
 }
 
 impl Consumed {

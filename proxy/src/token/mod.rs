@@ -44,6 +44,11 @@ pub struct Console {
     pub single_use: bool,
     /// The token is refused after this time.
     pub expires: Option<SystemTime>,
+    /// The driver that must serve this console (`driver` in a console object), among those
+    /// loaded; `None`: the first loaded driver for its kind.
+    pub driver: Option<String>,
+    /// The control plane's opaque fields for the audit lines (JSON, REST and Redis sources).
+    pub audit: crate::audit::AuditFields,
 }
 
 impl Console {
@@ -57,6 +62,8 @@ impl Console {
             password: None,
             single_use: false,
             expires: None,
+            driver: None,
+            audit: crate::audit::AuditFields::default(),
         }
     }
 
@@ -85,6 +92,7 @@ impl fmt::Debug for Console {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("single_use", &self.single_use)
             .field("expires", &self.expires)
+            .field("audit", &self.audit)
             .finish()
     }
 }
@@ -156,6 +164,12 @@ pub trait TokenSource: Send + Sync {
 
     /// A short description for logs, such as `file:/etc/consolegate/tokens`.
     fn describe(&self) -> String;
+
+    /// Whether the store answers now (for `/readyz`), within the source's own timeout. Sources
+    /// held in memory (files) are always reachable; Redis is sent a `PING`.
+    fn check(&self) -> Result<(), TokenError> {
+        Ok(())
+    }
 }
 
 /// Opens the token source named by the `token_source` setting: `file:PATH`, `json:PATH`,

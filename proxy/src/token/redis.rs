@@ -254,6 +254,11 @@ impl TokenSource for RedisSource {
     fn describe(&self) -> String {
         self.shown.clone()
     }
+
+    fn check(&self) -> Result<(), TokenError> {
+        self.query::<String>(&::redis::cmd("PING"), Instant::now() + self.timeout)
+            .map(drop)
+    }
 }
 
 /// `[token_redis] prefix`, required unless `allow_unprefixed_keys_unsafe = true` (then it must

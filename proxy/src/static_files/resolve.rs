@@ -1,22 +1,8 @@
-//! The optional `web` directory: plain `GET`/`HEAD` requests are answered from it, so noVNC can
-//! be served from the proxy's own origin. Paths that leave the directory are refused, hidden
-//! files (`.git`, `.env`: any path component starting with a dot) are never served, a directory
-//! without `index.html` is not listed, and nothing redirects.
-//!
-//! The caller holds the whole reply to a deadline (the stream's), so a client that reads slowly
-//! cannot keep a file reply going.
+//! Where a URL path leads under the `web` directory: paths that leave it are refused, hidden
+//! files (`.git`, `.env`: any path component starting with a dot) are never served, and a
+//! directory means its `index.html` (never a listing, never a redirect).
 
-use std::fs::File;
-use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
-
-use http::{Method, StatusCode};
-
-use crate::browser_stream::BrowserStream;
-use crate::http_upgrade::{response_head, write_refusal};
-
-/// The largest file served.
-pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
 /// Where a URL path leads under the `web` directory.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,51 +13,6 @@ pub enum Lookup {
     Hidden,
     /// A path that leaves the directory (`..`, an absolute path, a symbolic link outside).
     Outside,
-}
-
-/// Answers `request` from `root`; the reply is streamed from the file.
-pub fn serve(
-    stream: &mut BrowserStream,
-    root: &Path,
-    request: &http::Request<()>,
-) -> io::Result<StatusCode> {
-    let transport = stream.transport();
-    let head = request.method() == Method::HEAD;
-    if request.method() != Method::GET && !head {
-        let status = StatusCode::METHOD_NOT_ALLOWED;
-        write_refusal(stream, status, "only GET and HEAD are served", transport)?;
-        return Ok(status);
-    }
-    let path = match resolve(root, request.uri().path()) {
-        Lookup::File(path) => path,
-        Lookup::Hidden => return not_found(stream),
-        Lookup::Outside => {
-            let status = StatusCode::FORBIDDEN;
-            write_refusal(stream, status, "path not allowed", transport)?;
-            return Ok(status);
-        }
-    };
-    let Ok(mut file) = File::open(&path) else {
-        return not_found(stream);
-    };
-    let size = match file.metadata() {
-        Ok(m) if m.is_file() && m.len() <= MAX_FILE_SIZE => m.len(),
-        _ => return not_found(stream),
-    };
-    let status = StatusCode::OK;
-    let head_text = response_head(status, content_type(&path), size, transport);
-    stream.write_all(head_text.as_bytes())?;
-    if !head {
-        io::copy(&mut io::Read::take(&mut file, size), stream)?;
-    }
-    stream.flush()?;
-    Ok(status)
-}
-
-fn not_found(stream: &mut BrowserStream) -> io::Result<StatusCode> {
-    let transport = stream.transport();
-    write_refusal(stream, StatusCode::NOT_FOUND, "not found", transport)?;
-    Ok(StatusCode::NOT_FOUND)
 }
 
 /// Maps a URL path (percent-decoded as RFC 3986 says) to a file under `root`.
@@ -102,21 +43,6 @@ pub fn resolve(root: &Path, url_path: &str) -> Lookup {
         Ok(_) => Lookup::Outside,
         // A missing file: answer 404, not 403.
         Err(_) => Lookup::File(path),
-    }
-}
-
-fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "json" => "application/json",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "ico" => "image/x-icon",
-        "wasm" => "application/wasm",
-        "txt" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
     }
 }
 

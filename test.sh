@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - the whole test suite: unit and integration tests against real QEMU, Redis, TigerVNC
-# and Chromium; the .deb and .rpm packages; a smoke run of the benchmark and of the fuzz targets
+# and Chromium; the .deb and .rpm packages (built and checked, then installed, upgraded and
+# purged on this machine); a smoke run of the benchmark and of the fuzz targets
 # (fuzz/README.md). Installs missing peers first (.ci/install-peers, needs root). Every step
 # runs; the exit code says whether all passed.
 set -uo pipefail
@@ -18,6 +19,7 @@ step cargo fmt --all -- --check
 step cargo clippy --workspace --all-targets -q -- -D warnings
 step cargo test --workspace --no-fail-fast
 step packaging/check.sh
+step packaging/install-test.sh
 step bench/run.sh --smoke
 step fuzz/run.sh --smoke
 if [ ${#failed[@]} -gt 0 ]; then

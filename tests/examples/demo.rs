@@ -4,10 +4,11 @@
 //! built by `web/build.sh`) served from the proxy's own `web` directory.
 //!
 //! It checks the console end to end through the proxy (RFB over the websocket, ServerInit from
-//! QEMU), prints how to open it in a browser, and keeps running until Enter (or end of input).
+//! QEMU), prints how to open it in a browser, and keeps running until Ctrl-C, SIGTERM, or Enter
+//! when stdin is a terminal (without one, only a signal stops it); then stops QEMU and the proxy.
 //! `--check` exits after the check. Run it with `./demo.sh` (which installs QEMU if needed).
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 
 use consolegate_tests::pki::pki;
 use consolegate_tests::proxy::{Config, Proxy};
@@ -84,11 +85,16 @@ fn main() {
     println!(
         "\nOpen https://127.0.0.1:{}/vnc.html?token={TOKEN} in a browser on this machine.\n\
          The certificate is the test PKI's: trust {} in the browser, or accept its warning.\n\
-         Press Enter to stop.",
+         {}",
         proxy.addr().port(),
-        set.ca_cert().display()
+        set.ca_cert().display(),
+        if std::io::stdin().is_terminal() {
+            "Press Enter or Ctrl-C to stop."
+        } else {
+            "Send SIGINT or SIGTERM to stop."
+        }
     );
-    let _ = std::io::stdin().lock().lines().next();
+    wait_for_stop();
     println!(
         "{}",
         proxy
@@ -98,4 +104,28 @@ fn main() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// Returns on SIGINT or SIGTERM, or on Enter when stdin is a terminal (without one, only a
+/// signal stops the demo), so that the proxy and QEMU are stopped by their `Drop`.
+fn wait_for_stop() {
+    let (stop, stopped) = std::sync::mpsc::channel();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .expect("signal handlers");
+    let on_signal = stop.clone();
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let _ = on_signal.send(());
+        }
+    });
+    if std::io::stdin().is_terminal() {
+        std::thread::spawn(move || {
+            let _ = std::io::stdin().lock().lines().next();
+            let _ = stop.send(());
+        });
+    }
+    let _ = stopped.recv();
 }

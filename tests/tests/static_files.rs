@@ -12,10 +12,10 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use consolegate_tests::backend::{Backend, Behaviour};
+use consolegate_tests::browser::Chromium;
 use consolegate_tests::http::{
     self, exchange, exchange_tls, get, read_one_response, read_response, Response,
 };
@@ -638,41 +638,18 @@ fn module_page(web: &TempDir) {
     );
 }
 
-/// Loads `url` cold in a fresh headless Chromium and returns the DOM after its load event.
-fn chromium_dump_dom(url: &str) -> String {
-    let profile = TempDir::new("chromium-cold");
-    let mut child = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--ignore-certificate-errors",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium is needed for the cold-load measurement (apt-get install chromium)");
-    let mut dom = String::new();
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let _ = stdout.read_to_string(&mut dom);
-        dom
-    });
-    let exited = wait::until(Duration::from_secs(60), || child.try_wait().ok().flatten());
-    if exited.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("chromium did not finish loading {url} within 60 s");
-    }
-    reader.join().unwrap()
+/// Loads `url` cold in a fresh headless Chromium (the harness's) and returns the text of the
+/// page's `out` paragraph once its modules ran, or what it says after 60 s. Chromium has
+/// exited, so its connections are closed, when this returns.
+fn cold_load(url: &str) -> String {
+    let mut chromium = Chromium::start();
+    let mut page = chromium.open(url);
+    let loaded = format!("loaded {MODULES}");
+    page.wait_for(
+        &format!("document.getElementById('out').textContent === {loaded:?}"),
+        Duration::from_secs(60),
+    );
+    page.text("out")
 }
 
 /// The connections the proxy accepted, from its debug lines (`connection N ...`), once each
@@ -713,10 +690,11 @@ fn a_cold_load_of_a_page_with_40_modules_over_https_takes_a_few_connections() {
                 .set("web", &web.path().display().to_string()),
         );
         let url = format!("https://127.0.0.1:{}/cold.html", proxy.addr().port());
-        let dom = chromium_dump_dom(&url);
-        assert!(
-            dom.contains(&format!("<p id=\"out\">loaded {MODULES}</p>")),
-            "the page did not load its {MODULES} modules (keepalive_timeout = {keepalive}):\n{dom}\n{}",
+        let out = cold_load(&url);
+        assert_eq!(
+            out,
+            format!("loaded {MODULES}"),
+            "the page did not load its {MODULES} modules (keepalive_timeout = {keepalive}):\n{}",
             proxy.log()
         );
         let (connections, requests) = connections_accepted(&proxy);

@@ -80,9 +80,21 @@ fn forwarded_headers(choice: u8, input: &[u8]) {
     let Ok(text) = std::str::from_utf8(input) else {
         return;
     };
-    let name = if choice & 1 == 0 { "x-forwarded-for" } else { "forwarded" };
-    let forged = if choice & 1 == 0 { "198.51.100.66" } else { "for=198.51.100.66" };
-    let appended = if choice & 1 == 0 { "10.9.9.9" } else { "for=10.9.9.9" };
+    let name = if choice & 1 == 0 {
+        "x-forwarded-for"
+    } else {
+        "forwarded"
+    };
+    let forged = if choice & 1 == 0 {
+        "198.51.100.66"
+    } else {
+        "for=198.51.100.66"
+    };
+    let appended = if choice & 1 == 0 {
+        "10.9.9.9"
+    } else {
+        "for=10.9.9.9"
+    };
     let trusted = TrustedProxies::parse("10.0.0.0/8").unwrap();
     let so_far = ClientAddr::socket(if choice & 2 == 0 {
         "10.0.0.1:4000".parse().unwrap()
@@ -91,10 +103,7 @@ fn forwarded_headers(choice: u8, input: &[u8]) {
     });
     let headers = |first: Option<&str>, last: Option<&str>| {
         let mut map = http::HeaderMap::new();
-        let lines = first
-            .into_iter()
-            .chain(text.split('\n'))
-            .chain(last);
+        let lines = first.into_iter().chain(text.split('\n')).chain(last);
         for line in lines {
             if let Ok(value) = http::HeaderValue::from_str(line) {
                 map.append(http::HeaderName::from_static(name), value);
@@ -104,14 +113,20 @@ fn forwarded_headers(choice: u8, input: &[u8]) {
     };
     let client = forwarded(&headers(None, None), so_far, &trusted);
     if !trusted.contains(so_far.ip) {
-        assert_eq!(client, so_far, "an untrusted peer's headers changed the client");
+        assert_eq!(
+            client, so_far,
+            "an untrusted peer's headers changed the client"
+        );
         return;
     }
     if !trusted.contains(client.ip) {
         let with_forged = forwarded(&headers(Some(forged), None), so_far, &trusted);
         assert_eq!(with_forged, client, "a prepended hop changed the client");
         let with_proxy = forwarded(&headers(None, Some(appended)), so_far, &trusted);
-        assert_eq!(with_proxy, client, "a trusted hop appended changed the client");
+        assert_eq!(
+            with_proxy, client,
+            "a trusted hop appended changed the client"
+        );
     }
 }
 

@@ -16,9 +16,9 @@
 use std::time::Duration;
 
 use consolegate_driver_api::{ConsoleRequest, Kind};
-use consolegate_fuzz::Script;
+use consolegate_fuzz::{check_error_texts, Script};
 use consolegate_rfb::security::MAX_SUBTYPES;
-use consolegate_rfb::{RfbVersion, Subtype, MAX_REASON_LEN};
+use consolegate_rfb::{RfbVersion, Subtype};
 use consolegate_vencrypt::choose::{choose_subtype, Credentials};
 use consolegate_vencrypt::server_handshake::{
     authenticate, expect_security_result, expect_security_types, expect_subtype_ack,
@@ -135,16 +135,5 @@ fn sent<T>(
 }
 
 fn check_error(e: &VencryptError) {
-    for text in [e.to_string(), e.client_reason(7)] {
-        assert!(
-            !text.chars().any(char::is_control),
-            "control character in {text:?}"
-        );
-        // A server's reason is escaped (at most 10 characters per byte) and cut to the limit.
-        assert!(
-            text.len() <= 10 * MAX_REASON_LEN + 1024,
-            "{} bytes",
-            text.len()
-        );
-    }
+    check_error_texts(e.to_string(), e.client_reason(7));
 }

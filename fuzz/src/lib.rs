@@ -274,3 +274,20 @@ pub fn with_other_password(value: &serde_json::Value) -> Option<serde_json::Valu
     changed["password"] = serde_json::Value::String(other);
     Some(changed)
 }
+
+/// Asserts what a driver's failure may show, in the log (`log_text`) and to the browser
+/// (`browser_reason`): no control character, and a bounded length, a server's reason in them
+/// being escaped (at most 10 characters per byte) and cut to `MAX_REASON_LEN`.
+pub fn check_error_texts(log_text: String, browser_reason: String) {
+    for text in [log_text, browser_reason] {
+        assert!(
+            !text.chars().any(char::is_control),
+            "control character in {text:?}"
+        );
+        assert!(
+            text.len() <= 10 * consolegate_rfb::MAX_REASON_LEN + 1024,
+            "{} bytes",
+            text.len()
+        );
+    }
+}
